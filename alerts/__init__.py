@@ -1,0 +1,1 @@
+"""Notification: the durable outbox and its deliverers (ticket systems, channels)."""

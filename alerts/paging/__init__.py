@@ -1,0 +1,1 @@
+"""Paging: who is paged for which incident, through which channel, and when."""

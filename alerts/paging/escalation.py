@@ -1,0 +1,1013 @@
+"""Escalations: the state of every page, in the database, advanced on the clock.
+
+`PagePlanner.plan` runs in the transaction that records an incident change (the
+notify stage) and decides there:
+
+| notification | what happens                                                          |
+| ------------ | --------------------------------------------------------------------- |
+| trigger      | routing decision (timeline, actor "paging"); an escalation starts     |
+| reopen       | the same: a problem back after it was notified pages again            |
+| update       | only a priority change matters: one that makes it paged now routes it |
+|              | like a trigger (a P3 turned P1 at night) or brings a page deferred to |
+|              | the morning forward; others page nobody, a running escalation goes on |
+| acknowledge  | the escalation stops; unsent pages are cancelled; the others paged    |
+|              | hear who took it                                                      |
+| resolve      | the escalation ends; unsent pages are cancelled; everyone who got the |
+|              | trigger (also before an ack of theirs expired) gets a resolve         |
+
+`Escalator.advance(conn, now)` is the periodic job (one transaction): it fires the
+steps that are due (their targets resolved against the schedule at that instant),
+lapses expired acks, re-offers acks whose holder's shift ended, and releases pages
+the per-engineer rate limit held back as one summary. Pages are outbox rows with
+an op key per escalation, engineer, step and round, so firing twice writes nothing
+twice and a restart neither loses nor repeats a step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
+from alerts.oncall import who_is_on_call
+from alerts.outbox import put
+from alerts.paging.links import ack_url, sign, summary_key
+from alerts.paging.routing import (
+    INTERNAL_POLICY,
+    LEGACY_POLICY,
+    Decision,
+    Facts,
+    decide,
+    local_time,
+)
+from correlator.calendar import Calendars
+from correlator.model import Notification
+from monitord.config.model import Config
+from monitord.config.oncall import Engineer, OncallConfig
+from monitord.config.paging import CHANNEL_PREFIX, FALLBACK, Policy, Step
+from monitord.storage.schema import (
+    incident_log,
+    incidents,
+    outbox,
+    page_acks,
+    page_channels,
+    page_escalations,
+    page_recipients,
+)
+
+log = logging.getLogger(__name__)
+
+ACTOR = "paging"
+OPEN_STATES = ("pending", "active", "acked", "exhausted")
+MUTED_RECHECK = 300.0  # a deferred page held by maintenance looks again after this
+SUMMARY_LINES = 20  # incidents listed in a summary page (and in its ack link)
+
+
+def engineer_target(name: str) -> str:
+    return f"engineer:{name}"
+
+
+@dataclass
+class Outcome:
+    """What a transaction decided that the daemon applies on its event loop."""
+
+    internal: list[tuple[str, str, bool]] = field(default_factory=list)  # key, message, ok
+    unack: list[tuple[int, str]] = field(default_factory=list)  # incident, why
+    escalations: list[str] = field(default_factory=list)  # policies that escalated a step
+    acked: list[float] = field(default_factory=list)  # seconds from first page to ack
+    summaries: int = 0
+    paged: bool = False  # outbox rows were written
+
+    def merge(self, other: Outcome) -> None:
+        self.internal += other.internal
+        self.unack += other.unack
+        self.escalations += other.escalations
+        self.acked += other.acked
+        self.summaries += other.summaries
+        self.paged = self.paged or other.paged
+
+
+@dataclass(frozen=True)
+class Env:
+    """What the paging decisions read: the running config, the effective on-call
+    (config + stored overrides), business calendars, and why an incident is muted."""
+
+    config: Config
+    oncall: OncallConfig
+    calendars: Calendars
+    muted: Callable[[int, float], str]
+    public_url: str | None
+
+
+def log_entry(conn: Connection, incident_id: int, now: float, action: str, detail: str) -> None:
+    conn.execute(
+        insert(incident_log).values(
+            incident_id=incident_id, ts=now, actor=ACTOR, action=action, detail=detail[:2000]
+        )
+    )
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+class Escalator:
+    """Every paging decision, inside the caller's transaction (see the module docstring)."""
+
+    def __init__(self, env: Callable[[Connection, float], Env]) -> None:
+        self.env = env
+
+    # notifications -------------------------------------------------------------
+    def on_note(self, conn: Connection, note: Notification, now: float, via: str) -> Outcome:
+        out = Outcome()
+        row = conn.execute(select(incidents).where(incidents.c.id == note.incident)).first()
+        if row is None:
+            return out
+        if note.action in ("trigger", "reopen"):
+            self._route(conn, row, now, out, "returned: " if note.action == "reopen" else "")
+        elif note.action == "update" and "priority" in note.changes:
+            self._reprioritised(conn, row, now, out)
+        elif note.action == "acknowledge":
+            self._acknowledged(conn, row, now, note.message, via, out)
+        elif note.action == "resolve":
+            self._resolved(conn, row, now, out)
+        return out
+
+    def _open(self, conn: Connection, incident_id: int) -> Any:
+        return conn.execute(
+            select(page_escalations)
+            .where(
+                page_escalations.c.incident_id == incident_id,
+                page_escalations.c.state.in_(OPEN_STATES),
+            )
+            .order_by(page_escalations.c.id.desc())
+        ).first()
+
+    def decision(self, env: Env, row: Any, now: float) -> Decision:
+        facts = Facts(row.priority, row.customer, row.category, env.muted(row.id, now))
+        return decide(
+            facts,
+            env.config.paging,
+            env.config.alerting.page_priorities,
+            env.calendars.get(row.customer),
+            now,
+        )
+
+    def _route(
+        self, conn: Connection, row: Any, now: float, out: Outcome, why: str, quiet: bool = False
+    ) -> None:
+        if self._open(conn, row.id) is not None:
+            return  # one escalation per incident at a time
+        env = self.env(conn, now)
+        decision = self.decision(env, row, now)
+        if quiet and decision.action == "ticket":
+            return  # a change that pages nobody is not worth a line
+        log_entry(conn, row.id, now, "route", why + decision.text())
+        if decision.action == "ticket":
+            return
+        _start(conn, row, decision, now, decision.reason)
+        out.paged = True  # wake the escalation job: its first step is due
+
+    def _reprioritised(self, conn: Connection, row: Any, now: float, out: Outcome) -> None:
+        """A new priority: an incident nobody is paged for is routed afresh (a P3 turned
+        P1 at night pages now); a page deferred to the morning that the new priority
+        makes urgent is brought forward; a running escalation carries on as it is (a
+        lower priority never stops a page already under way)."""
+        esc = self._open(conn, row.id)
+        why = f"priority now {row.priority}: "
+        if esc is None:
+            self._route(conn, row, now, out, why, quiet=True)
+            return
+        if esc.state != "pending":
+            return
+        env = self.env(conn, now)
+        if self.decision(env, row, now).action != "page":
+            return
+        self._set(conn, esc.id, now, state="superseded", next_at=None)
+        when = local_time(esc.next_at, env.calendars.get(row.customer))
+        self._route(conn, row, now, out, why + f"the page deferred to {when} goes now; ")
+
+    def _acknowledged(
+        self, conn: Connection, row: Any, now: float, message: str, via: str, out: Outcome
+    ) -> None:
+        # the incident row of this transaction carries who (the correlator set it)
+        who = row.acked_by or message.removeprefix("acknowledged by ").strip() or "?"
+        esc = self._open(conn, row.id)
+        conn.execute(
+            insert(page_acks).values(
+                incident_id=row.id,
+                escalation_id=esc.id if esc is not None else None,
+                by=who[:100],
+                via=via[:30],
+                ts=now,
+            )
+        )
+        if esc is None:
+            return
+        env = self.env(conn, now)
+        policy = self._policy(env, esc.policy)
+        expiry = env.config.paging.ack_expiry
+        if policy is not None and policy.ack_expiry is not None:
+            expiry = policy.ack_expiry
+        layer = conn.execute(
+            select(page_recipients.c.via)
+            .where(
+                page_recipients.c.escalation_id == esc.id,
+                page_recipients.c.engineer == who,
+                page_recipients.c.via.contains("/"),
+            )
+            .order_by(page_recipients.c.id.desc())
+        ).scalar()
+        conn.execute(
+            update(page_escalations)
+            .where(page_escalations.c.id == esc.id)
+            .values(
+                state="acked",
+                acked_by=who[:100],
+                acked_at=now,
+                acked_via=via[:30],
+                ack_expires_at=now + expiry if expiry > 0 else None,
+                acked_layer=layer,
+                next_at=None,
+                updated_at=now,
+            )
+        )
+        cancelled = self._cancel_unsent(conn, esc.id, "acknowledged")
+        detail = f"escalation stopped: acknowledged by {who} via {via}"
+        if expiry > 0:
+            detail += f"; the ack lapses at {_iso(now + expiry)} unless resolved"
+        if cancelled:
+            detail += f"; {cancelled} unsent page(s) cancelled"
+        log_entry(conn, row.id, now, "ack", detail)
+        if esc.started_at is not None:
+            out.acked.append(now - esc.started_at)
+        told = self._tell(conn, [esc], row, "acknowledge", now, f"acknowledged by {who}", skip=who)
+        if told:
+            out.paged = True
+
+    def _resolved(self, conn: Connection, row: Any, now: float, out: Outcome) -> None:
+        # Escalations whose ack expired were replaced by a new one (or by none: ticket
+        # only by then); whoever they paged hears of the resolve too.
+        lapsed = conn.execute(
+            select(page_escalations).where(
+                page_escalations.c.incident_id == row.id, page_escalations.c.state == "expired"
+            )
+        ).all()
+        esc = self._open(conn, row.id)
+        if esc is None and not lapsed:
+            return
+        for old in lapsed:
+            self._set(conn, old.id, now, state="resolved")
+        cancelled = 0
+        if esc is not None:
+            self._set(conn, esc.id, now, state="resolved", next_at=None)
+            cancelled = self._cancel_unsent(conn, esc.id, "resolved")
+        escalations = ([esc] if esc is not None else []) + list(lapsed)
+        told = self._tell(conn, escalations, row, "resolve", now, "resolved")
+        if esc is not None and esc.state == "pending" and not told:
+            log_entry(conn, row.id, now, "cancel", "resolved before its page was due: nobody paged")
+            return
+        detail = f"resolved: a resolve page to {', '.join(told) or 'nobody'}"
+        if cancelled:
+            detail += f"; {cancelled} unsent page(s) cancelled"
+        log_entry(conn, row.id, now, "resolve", detail)
+        out.paged = out.paged or bool(told)
+
+    def _cancel_unsent(self, conn: Connection, escalation_id: int, why: str) -> int:
+        """Cancel this escalation's pages nobody has tried to send yet (summaries that
+        also carry other incidents stay); drop its held ones. Returns how many."""
+        conn.execute(
+            update(page_recipients)
+            .where(page_recipients.c.escalation_id == escalation_id, page_recipients.c.held)
+            .values(held=False)
+        )
+        rows = conn.execute(
+            select(page_recipients.c.outbox_id)
+            .join(outbox, outbox.c.id == page_recipients.c.outbox_id)
+            .where(
+                page_recipients.c.escalation_id == escalation_id,
+                outbox.c.delivered_at.is_(None),
+                outbox.c.attempts == 0,
+                outbox.c.parked.is_(False),
+            )
+        ).all()
+        cancelled = 0
+        for (outbox_id,) in rows:
+            shared = conn.execute(
+                select(func.count())
+                .select_from(page_recipients)
+                .where(page_recipients.c.outbox_id == outbox_id)
+            ).scalar_one()
+            if shared > 1:
+                continue
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(parked=True, last_error=f"cancelled: {why}")
+            )
+            cancelled += 1
+        return cancelled
+
+    def _tell(
+        self,
+        conn: Connection,
+        escalations: list[Any],
+        row: Any,
+        action: str,
+        now: float,
+        message: str,
+        skip: str | None = None,
+    ) -> list[str]:
+        """A resolve (or ack notice) to everyone whose trigger page of `escalations` was
+        sent or is being sent; returns their names."""
+        esc = escalations[0]
+        paged = conn.execute(
+            select(page_recipients.c.engineer)
+            .join(outbox, outbox.c.id == page_recipients.c.outbox_id)
+            .where(
+                page_recipients.c.escalation_id.in_([e.id for e in escalations]),
+                or_(outbox.c.delivered_at.is_not(None), outbox.c.attempts > 0),
+                outbox.c.kind == "page",
+            )
+            .distinct()
+        ).all()
+        names = sorted({r.engineer for r in paged} - {skip})
+        if action == "acknowledge":  # a console needs no "someone took it"; PagerDuty does
+            consoles = {
+                CHANNEL_PREFIX + c.name for c in self.env(conn, now).config.alerting.channels
+            }
+            names = [n for n in names if n not in consoles]
+        for name in names:
+            key = f"page:{esc.id}:{name}:{action}:{int(now)}"
+            if conn.execute(select(outbox.c.id).where(outbox.c.op_key == key)).first():
+                continue
+            title = f"{row.title}"
+            payload = {
+                "engineer": name,
+                "incidents": [row.id],
+                "title": title,
+                "body": message,
+                "priority": row.priority,
+                "dedup_key": f"monitord-incident-{row.id}",
+                "ack_url": None,
+                "subject": f"[{row.priority}] {title}",
+                "ts": now,
+            }
+            channel = name.startswith(CHANNEL_PREFIX)
+            target = name[len(CHANNEL_PREFIX) :] if channel else engineer_target(name)
+            put(
+                conn,
+                kind="page",
+                target=target,
+                op=action,
+                incident_id=row.id,
+                op_key=key,
+                payload=payload,
+                now=now,
+            )
+        return names
+
+    # the periodic job -----------------------------------------------------------
+    def advance(self, conn: Connection, now: float) -> Outcome:
+        """Everything due at `now` (see the module docstring), in `conn`'s transaction."""
+        out = Outcome()
+        env = self.env(conn, now)
+        self._watch_layers(conn, env, now, out)
+        self._lapse_acks(conn, env, now, out)
+        if env.config.paging.handover:
+            self._handovers(conn, env, now, out)
+            self._unanswered_handovers(conn, env, now, out)
+        batch: dict[str, list[tuple[Any, Any, str, int, int, str]]] = {}
+        # FOR UPDATE (PostgreSQL): an ack committing meanwhile waits for this step and then
+        # cancels what it queued; a second daemon re-reads and finds the step taken.
+        due = conn.execute(
+            select(page_escalations)
+            .where(
+                page_escalations.c.state.in_(("pending", "active")),
+                page_escalations.c.next_at <= now,
+            )
+            .order_by(page_escalations.c.id)
+            .with_for_update()
+        ).all()
+        for esc in due:
+            self._fire(conn, env, esc, now, batch, out)
+        self._release_held(conn, env, now, batch, out)
+        for name, items in batch.items():
+            self._page(conn, env, name, items, now, out)
+        return out
+
+    def _policy(self, env: Env, name: str | None) -> Policy | None:
+        paging = env.config.paging
+        if name == INTERNAL_POLICY:
+            targets = paging.internal_targets
+            if env.oncall.fallback is None:
+                targets = tuple(t for t in targets if t != FALLBACK)
+            if not targets:
+                targets = tuple(CHANNEL_PREFIX + c.name for c in env.config.alerting.channels)
+            return Policy(name=INTERNAL_POLICY, steps=(Step(targets=targets or ("fallback",)),))
+        if name == LEGACY_POLICY:
+            targets = tuple(CHANNEL_PREFIX + c.name for c in env.config.alerting.channels)
+            return Policy(name=LEGACY_POLICY, steps=(Step(targets=targets),)) if targets else None
+        return paging.policy(name)
+
+    def _fire(
+        self,
+        conn: Connection,
+        env: Env,
+        esc: Any,
+        now: float,
+        batch: dict[str, list[tuple[Any, Any, str, int, int, str]]],
+        out: Outcome,
+    ) -> None:
+        row = self._due_row(conn, env, esc, now)
+        if row is None:
+            return
+        policy = self._policy(env, esc.policy)
+        if policy is None:
+            log_entry(
+                conn,
+                row.id,
+                now,
+                "page",
+                f"policy {esc.policy!r} is no longer configured: the internal targets instead",
+            )
+            policy = self._policy(env, INTERNAL_POLICY)
+            assert policy is not None
+        index = min(esc.step, len(policy.steps) - 1)
+        step = policy.steps[index]
+        names: list[str] = []
+        for target in step.targets:
+            for name, via in self._resolve_target(conn, env, target, now, out):
+                names.append(f"{name} ({via})" if via != name else name)
+                batch.setdefault(name, []).append((esc, row, via, index, esc.loop, "trigger"))
+        if index > 0 or esc.loop > 0:
+            out.escalations.append(policy.name)
+        round_ = f", round {esc.loop + 1}" if esc.loop else ""
+        log_entry(
+            conn,
+            row.id,
+            now,
+            "page" if index == 0 and esc.loop == 0 else "escalate",
+            f"policy {policy.name} step {index + 1}{round_}: "
+            + (", ".join(names) if names else "nobody to page"),
+        )
+        nxt, loop = index + 1, esc.loop
+        if nxt >= len(policy.steps):
+            nxt, loop = 0, loop + 1
+        if loop > policy.repeat:
+            self._set(conn, esc.id, now, state="exhausted", step=nxt, loop=loop, next_at=None)
+            if len(policy.steps) > 1 or policy.repeat:
+                log_entry(
+                    conn,
+                    row.id,
+                    now,
+                    "exhausted",
+                    f"policy {policy.name} ran out of steps: nobody acknowledged",
+                )
+            return
+        self._set(conn, esc.id, now, step=nxt, loop=loop, next_at=now + step.wait)
+
+    def _due_row(self, conn: Connection, env: Env, esc: Any, now: float) -> Any:
+        """The incident of a due escalation, or None when it must not fire now (resolved
+        meanwhile; a deferred page while its incident is in maintenance)."""
+        row = conn.execute(select(incidents).where(incidents.c.id == esc.incident_id)).first()
+        if row is None or row.state == "resolved":
+            self._set(conn, esc.id, now, state="resolved", next_at=None)
+            return None
+        if esc.state == "pending":
+            muted = env.muted(row.id, now)
+            if muted:
+                self._set(conn, esc.id, now, next_at=now + MUTED_RECHECK)
+                log_entry(conn, row.id, now, "held", f"deferred page held: {muted}")
+                return None
+            self._set(conn, esc.id, now, state="active", started_at=now)
+        return row
+
+    def _set(self, conn: Connection, escalation_id: int, now: float, **values: Any) -> None:
+        conn.execute(
+            update(page_escalations)
+            .where(page_escalations.c.id == escalation_id)
+            .values(updated_at=now, **values)
+        )
+
+    def _resolve_target(
+        self, conn: Connection, env: Env, target: str, now: float, out: Outcome
+    ) -> list[tuple[str, str]]:
+        """(engineer or channel:<name>, the target it came through) for one target at `now`.
+
+        A layer with nobody on call raises the internal incident `oncall-gap:<layer>`
+        (cleared when someone is on call there again) and pages the fallback contact.
+        """
+        oncall = env.oncall
+        if target.startswith(CHANNEL_PREFIX):
+            return [(target, target)]
+        if target == FALLBACK:
+            return [(oncall.fallback.name, FALLBACK)] if oncall.fallback else []
+        if "/" not in target:
+            return [(target, target)]
+        schedule_name, _, layer_name = target.partition("/")
+        schedule = oncall.schedule(schedule_name)
+        layer = schedule.layer(layer_name) if schedule else None
+        names = {e.name: e.label for e in oncall.engineers}
+        who = who_is_on_call(schedule, layer, now, names) if schedule and layer else None
+        gap = f"gap:{target}"
+        if who is not None:
+            if self._flag(conn, gap, now, False):
+                out.internal.append((f"oncall-gap:{target}", f"{target} is covered again", True))
+            return [(who.engineer, target)]
+        if not self._flag(conn, gap, now, True):
+            out.internal.append(
+                (
+                    f"oncall-gap:{target}",
+                    f"nobody is on call in {target}: the fallback contact is paged instead",
+                    False,
+                )
+            )
+        return [(oncall.fallback.name, FALLBACK)] if oncall.fallback else []
+
+    def _watch_layers(self, conn: Connection, env: Env, now: float, out: Outcome) -> None:
+        """Every layer a policy pages: a gap is raised now, not at 2 a.m. when it is
+        needed, and cleared as soon as someone is on call there again."""
+        layers = {
+            target
+            for policy in env.config.paging.policies
+            for step in policy.steps
+            for target in step.targets
+            if "/" in target and not target.startswith(CHANNEL_PREFIX)
+        }
+        for target in sorted(layers):
+            self._resolve_target(conn, env, target, now, out)
+
+    def _flag(self, conn: Connection, name: str, now: float, raised: bool) -> bool:
+        """Set a raised flag in page_channels; returns what it was before."""
+        row = conn.execute(
+            select(page_channels.c.raised).where(page_channels.c.name == name)
+        ).first()
+        if row is None:
+            if raised:
+                conn.execute(
+                    insert(page_channels).values(
+                        name=name, raised=True, last_error="", updated_at=now, failing_since=now
+                    )
+                )
+            return False
+        if bool(row.raised) != raised:
+            conn.execute(
+                update(page_channels)
+                .where(page_channels.c.name == name)
+                .values(raised=raised, updated_at=now)
+            )
+        return bool(row.raised)
+
+    # acks over time --------------------------------------------------------------
+    def _lapse_acks(self, conn: Connection, env: Env, now: float, out: Outcome) -> None:
+        lapsed = conn.execute(
+            select(page_escalations).where(
+                page_escalations.c.state == "acked",
+                page_escalations.c.ack_expires_at.is_not(None),
+                page_escalations.c.ack_expires_at <= now,
+            )
+        ).all()
+        for esc in lapsed:
+            row = conn.execute(select(incidents).where(incidents.c.id == esc.incident_id)).first()
+            if row is None or row.state == "resolved":
+                self._set(conn, esc.id, now, state="resolved", next_at=None)
+                continue
+            self._set(conn, esc.id, now, state="expired", next_at=None)
+            why = f"the acknowledgement by {esc.acked_by} expired unresolved"
+            out.unack.append((row.id, why))
+            decision = self.decision(env, row, now)
+            log_entry(conn, row.id, now, "ack-expired", f"{why}: " + decision.text())
+            if decision.action != "ticket":
+                _start(conn, row, decision, now, f"{why}; {decision.reason}")
+
+    def _handovers(self, conn: Connection, env: Env, now: float, out: Outcome) -> None:
+        held = conn.execute(
+            select(page_escalations).where(
+                page_escalations.c.state == "acked", page_escalations.c.acked_layer.is_not(None)
+            )
+        ).all()
+        names = {e.name: e.label for e in env.oncall.engineers}
+        for esc in held:
+            schedule_name, _, layer_name = str(esc.acked_layer).partition("/")
+            schedule = env.oncall.schedule(schedule_name)
+            layer = schedule.layer(layer_name) if schedule else None
+            if schedule is None or layer is None:
+                continue
+            now_on = who_is_on_call(schedule, layer, now, names)
+            if now_on is None or now_on.engineer == esc.acked_by:
+                continue
+            row = conn.execute(select(incidents).where(incidents.c.id == esc.incident_id)).first()
+            if row is None or row.state == "resolved":
+                continue
+            policy = self._policy(env, esc.policy)
+            index = 0
+            if policy is not None:
+                index = next(
+                    (i for i, s in enumerate(policy.steps) if esc.acked_layer in s.targets), 0
+                )
+            wait = policy.steps[index].wait if policy is not None else 600.0
+            nxt, loop = index + 1, 0
+            state = "active"
+            if policy is None or nxt >= len(policy.steps):
+                nxt, loop = 0, 1
+                state = "active" if policy is not None and policy.repeat >= 1 else "exhausted"
+            self._set(
+                conn,
+                esc.id,
+                now,
+                state=state,
+                step=nxt,
+                loop=loop,
+                next_at=now + wait if state == "active" else None,
+                acked_by=None,
+                acked_at=None,
+                acked_via=None,
+                ack_expires_at=None,
+                acked_layer=None,
+            )
+            why = (
+                f"{esc.acked_by}'s shift in {esc.acked_layer} ended with the incident acknowledged"
+            )
+            out.unack.append((row.id, why))
+            log_entry(
+                conn,
+                row.id,
+                now,
+                "handover",
+                f"{why}: re-offered to {names.get(now_on.engineer, now_on.engineer)}",
+            )
+            self._page(
+                conn,
+                env,
+                now_on.engineer,
+                [(esc, row, str(esc.acked_layer), index, loop, f"handover:{esc.acked_by}")],
+                now,
+                out,
+            )
+
+    def _unanswered_handovers(self, conn: Connection, env: Env, now: float, out: Outcome) -> None:
+        """An escalation that ran out of steps with nobody acknowledging is offered to
+        whoever comes on call in one of its policy's layers (the Monday 08:00 shift
+        learns of the night's unanswered P1), and escalates from there once more."""
+        names = {e.name: e.label for e in env.oncall.engineers}
+        for esc in conn.execute(
+            select(page_escalations).where(page_escalations.c.state == "exhausted")
+        ).all():
+            policy = self._policy(env, esc.policy)
+            row = conn.execute(select(incidents).where(incidents.c.id == esc.incident_id)).first()
+            if policy is None or row is None or row.state == "resolved":
+                continue
+            found = self._newcomer(conn, env, esc, policy, now)
+            if found is None:
+                continue
+            index, target, engineer, before = found
+            nxt = index + 1
+            state = "active" if nxt < len(policy.steps) else "exhausted"
+            self._set(
+                conn,
+                esc.id,
+                now,
+                state=state,
+                step=nxt,
+                loop=policy.repeat,
+                next_at=now + policy.steps[index].wait if state == "active" else None,
+            )
+            log_entry(
+                conn,
+                row.id,
+                now,
+                "handover",
+                f"nobody acknowledged before the shift in {target} ended: offered to "
+                f"{names.get(engineer, engineer)}",
+            )
+            kind = f"handover:{before}"
+            self._page(
+                conn, env, engineer, [(esc, row, target, index, policy.repeat, kind)], now, out
+            )
+
+    def _newcomer(
+        self, conn: Connection, env: Env, esc: Any, policy: Policy, now: float
+    ) -> tuple[int, str, str, str] | None:
+        """(step, layer, engineer on call there now, who was paged there before) for the
+        first layer of `policy` whose on-call engineer `esc` has not paged through it."""
+        names = {e.name: e.label for e in env.oncall.engineers}
+        for index, step in enumerate(policy.steps):
+            for target in step.targets:
+                if "/" not in target or target.startswith(CHANNEL_PREFIX):
+                    continue
+                schedule_name, _, layer_name = target.partition("/")
+                schedule = env.oncall.schedule(schedule_name)
+                layer = schedule.layer(layer_name) if schedule else None
+                on = who_is_on_call(schedule, layer, now, names) if schedule and layer else None
+                if on is None:
+                    continue
+                paged = (
+                    conn.execute(
+                        select(page_recipients.c.engineer)
+                        .where(
+                            page_recipients.c.escalation_id == esc.id,
+                            page_recipients.c.via == target,
+                        )
+                        .order_by(page_recipients.c.id.desc())
+                    )
+                    .scalars()
+                    .all()
+                )
+                if paged and on.engineer not in paged:
+                    return index, target, on.engineer, paged[0]
+        return None
+
+    # writing pages ----------------------------------------------------------------
+    def _release_held(
+        self,
+        conn: Connection,
+        env: Env,
+        now: float,
+        batch: dict[str, list[tuple[Any, Any, str, int, int, str]]],
+        out: Outcome,
+    ) -> None:
+        """Pages the rate limit held back go out (as one summary) once the engineer's
+        window has room; those whose escalation ended meanwhile are dropped."""
+        held = conn.execute(
+            select(page_recipients, page_escalations.c.state.label("esc_state"))
+            .join(page_escalations, page_escalations.c.id == page_recipients.c.escalation_id)
+            .where(page_recipients.c.held)
+            .order_by(page_recipients.c.id)
+        ).all()
+        by_engineer: dict[str, list[Any]] = {}
+        for r in held:
+            if r.esc_state not in ("active", "exhausted"):
+                conn.execute(
+                    update(page_recipients).where(page_recipients.c.id == r.id).values(held=False)
+                )
+                continue
+            by_engineer.setdefault(r.engineer, []).append(r)
+        for name, rows in by_engineer.items():
+            if self._recent(conn, env, name, now) >= env.config.paging.rate_limit.pages:
+                continue
+            for r in rows:
+                esc = conn.execute(
+                    select(page_escalations).where(page_escalations.c.id == r.escalation_id)
+                ).one()
+                inc = conn.execute(select(incidents).where(incidents.c.id == r.incident_id)).one()
+                conn.execute(delete_recipient(r.id))
+                batch.setdefault(name, []).append((esc, inc, r.via, r.step, r.loop, "released"))
+
+    def _recent(self, conn: Connection, env: Env, name: str, now: float) -> int:
+        """Trigger pages to `name` within the rate-limit window (a summary counts once)."""
+        since = now - env.config.paging.rate_limit.per
+        return int(
+            conn.execute(
+                select(func.count(func.distinct(page_recipients.c.outbox_id))).where(
+                    page_recipients.c.engineer == name,
+                    page_recipients.c.outbox_id.is_not(None),
+                    page_recipients.c.created_at > since,
+                )
+            ).scalar_one()
+        )
+
+    def _page(
+        self,
+        conn: Connection,
+        env: Env,
+        name: str,
+        items: list[tuple[Any, Any, str, int, int, str]],
+        now: float,
+        out: Outcome,
+    ) -> None:
+        """One page to `name` for `items` (escalation, incident, via, step, round, kind):
+        one incident is a page of its own, several are one summary; past the rate
+        limit they are held for a summary later. A channel target gets a page per
+        incident (the console of a daemon with no engineers)."""
+        if name.startswith(CHANNEL_PREFIX):
+            for esc, row, via, step, loop, kind in items:
+                self._write(conn, env, name, [(esc, row, via, step, loop, kind)], now, out)
+            return
+        fresh = [i for i in items if not self._already(conn, i, name)]
+        if not fresh:
+            return
+        handover = [i for i in fresh if i[5].startswith("handover:")]
+        regular = [i for i in fresh if not i[5].startswith("handover:")]
+        for item in handover:  # a handover is always its own page: it names who handed over
+            self._write(conn, env, name, [item], now, out)
+        if not regular:
+            return
+        limit = env.config.paging.rate_limit
+        if self._recent(conn, env, name, now) >= limit.pages:
+            for esc, row, via, step, loop, _ in regular:
+                conn.execute(
+                    insert(page_recipients).values(
+                        escalation_id=esc.id,
+                        incident_id=row.id,
+                        engineer=name,
+                        step=step,
+                        loop=loop,
+                        via=via,
+                        action="trigger",
+                        outbox_id=None,
+                        held=True,
+                        created_at=now,
+                    )
+                )
+                log_entry(
+                    conn,
+                    row.id,
+                    now,
+                    "held",
+                    f"{name} had {limit.pages} pages within {limit.per:g}s: "
+                    "this one waits for a summary page",
+                )
+            return
+        self._write(conn, env, name, regular, now, out)
+
+    def _already(self, conn: Connection, item: tuple[Any, ...], name: str) -> bool:
+        esc, _row, _via, step, loop, kind = item
+        if kind == "released" or kind.startswith("handover:"):
+            return False  # a handover may go to someone this step paged before
+        return (
+            conn.execute(
+                select(page_recipients.c.id).where(
+                    page_recipients.c.escalation_id == esc.id,
+                    page_recipients.c.engineer == name,
+                    page_recipients.c.step == step,
+                    page_recipients.c.loop == loop,
+                )
+            ).first()
+            is not None
+        )
+
+    def _write(
+        self,
+        conn: Connection,
+        env: Env,
+        name: str,
+        items: list[tuple[Any, Any, str, int, int, str]],
+        now: float,
+        out: Outcome,
+    ) -> None:
+        esc0, row0, _, step0, loop0, kind0 = items[0]
+        # an incident held back twice (two steps or rounds of its escalation) is listed once
+        rows = list({i[1].id: i[1] for i in items}.values())
+        ids = tuple(r.id for r in rows)
+        channel = name[len(CHANNEL_PREFIX) :] if name.startswith(CHANNEL_PREFIX) else None
+        if len(rows) == 1:
+            title = row0.title
+            body = _body(env, row0, kind0)
+            key = f"page:{esc0.id}:{name}:{step0}:{loop0}:{kind0.split(':')[0]}"
+            if kind0.startswith("handover:"):
+                key += f":{int(now)}"
+            dedup = f"monitord-incident-{row0.id}"
+            subject = f"[{row0.priority}] {row0.title}"
+        else:
+            title = f"{len(rows)} incidents need you"
+            lines = [f"#{r.id} {r.priority} {r.title}" for r in rows[:SUMMARY_LINES]]
+            if len(rows) > SUMMARY_LINES:
+                lines.append(f"... and {len(rows) - SUMMARY_LINES} more")
+            body = "\n".join(lines)
+            first = min(ids)
+            key = f"page:summary:{name}:{first}:{esc0.id}:{step0}:{loop0}:{int(now)}"
+            dedup = summary_key(first, int(now))
+            subject = f"[{min(r.priority for r in rows)}] {title}"
+            out.summaries += 1
+        if conn.execute(select(outbox.c.id).where(outbox.c.op_key == key[:150])).first():
+            return
+        paging = env.config.paging
+        link = None
+        if channel is None and paging.ack_secret is not None and env.public_url:
+            big = len(ids) > SUMMARY_LINES  # the link names the summary, not each one
+            token = sign(
+                paging.ack_secret.get_secret_value(),
+                ids,
+                name,
+                now + paging.ack_link_ttl,
+                summary=(min(ids), int(now)) if big else None,
+            )
+            link = ack_url(env.public_url, token)
+        payload = {
+            "engineer": None if channel else name,
+            "incidents": list(ids),
+            "title": title,
+            "body": body,
+            "priority": min(r.priority for r in rows),
+            "dedup_key": dedup,
+            "ack_url": link,
+            "subject": subject,
+            "ts": now,
+        }
+        put(
+            conn,
+            kind="page",
+            target=channel or engineer_target(name),
+            op="trigger",
+            incident_id=row0.id,
+            op_key=key,
+            payload=payload,
+            now=now,
+        )
+        outbox_id = conn.execute(
+            select(outbox.c.id).where(outbox.c.op_key == key[:150])
+        ).scalar_one()
+        logged: set[int] = set()
+        for esc, row, via, step, loop, kind in items:
+            conn.execute(
+                insert(page_recipients).values(
+                    escalation_id=esc.id,
+                    incident_id=row.id,
+                    engineer=name,
+                    step=step,
+                    loop=loop,
+                    via=via,
+                    action="handover" if kind.startswith("handover:") else "trigger",
+                    outbox_id=outbox_id,
+                    held=False,
+                    created_at=now,
+                )
+            )
+            if len(rows) > 1 and row.id not in logged:
+                logged.add(row.id)
+                log_entry(
+                    conn,
+                    row.id,
+                    now,
+                    "summary",
+                    f"paged {name} in one summary of {len(rows)} incidents",
+                )
+        out.paged = True
+
+
+def _start(conn: Connection, row: Any, decision: Decision, now: float, reason: str) -> None:
+    """A new escalation of incident `row` as `decision` (page now, or pending until
+    `decision.at`) says."""
+    conn.execute(
+        insert(page_escalations).values(
+            incident_id=row.id,
+            policy=decision.policy,
+            state="active" if decision.action == "page" else "pending",
+            step=0,
+            loop=0,
+            next_at=decision.at if decision.at is not None else now,
+            reason=reason[:2000],
+            priority=row.priority,
+            customer=row.customer,
+            created_at=now,
+            started_at=now if decision.action == "page" else None,
+            updated_at=now,
+        )
+    )
+
+
+def delete_recipient(recipient_id: int) -> Any:
+    return delete(page_recipients).where(page_recipients.c.id == recipient_id)
+
+
+def _body(env: Env, row: Any, kind: str) -> str:
+    parts = []
+    if kind.startswith("handover:"):
+        holder = kind.split(":", 1)[1]
+        names = {e.name: e.label for e in env.oncall.engineers}
+        parts.append(f"handed over from {names.get(holder, holder)} (their shift ended)")
+    where = row.device_id or row.customer
+    if where:
+        parts.append(where + (f" at site {row.site}" if row.site else ""))
+    parts.append(f"since {_iso(row.opened_at)} (incident #{row.id})")
+    return "\n".join(parts)
+
+
+def config_env(config: Callable[[], Config]) -> Callable[[Connection, float], Env]:
+    """An `Env` for `config` with its stored overrides and no mutes (tools, benchmarks)."""
+    from alerts.paging.overrides import effective, stored
+
+    def build(conn: Connection, now: float) -> Env:
+        cfg = config()
+        return Env(
+            cfg,
+            effective(cfg.oncall, stored(conn, now)),
+            Calendars(cfg.customers),
+            lambda _i, _t: "",
+            cfg.daemon.public_url,
+        )
+
+    return build
+
+
+def engineers_of(oncall: OncallConfig) -> dict[str, Engineer]:
+    """Every pageable person by name: the engineers and the fallback contact."""
+    out = {e.name: e for e in oncall.engineers}
+    if oncall.fallback is not None:
+        out.setdefault(oncall.fallback.name, oncall.fallback)
+    return out
+
+
+def open_escalations(conn: Connection) -> list[Any]:
+    return list(
+        conn.execute(
+            select(page_escalations)
+            .where(page_escalations.c.state.in_(OPEN_STATES))
+            .order_by(page_escalations.c.id)
+        ).all()
+    )

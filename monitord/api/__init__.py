@@ -1,0 +1,1 @@
+"""The daemon's HTTP server: /metrics, /healthz and the JSON API."""

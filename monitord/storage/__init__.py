@@ -1,0 +1,1 @@
+"""Persistence: SQLite (WAL) by default, PostgreSQL by URL; schema by Alembic."""
