@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,22 +25,38 @@ from tests.conftest import fast_timing, free_port
 
 
 class Listener:
-    """A TCP service on loopback that can be taken down and brought back."""
+    """A TCP service on loopback that can be taken down and brought back. It accepts
+    and hangs up at once, which is all a TCP check needs.
+
+    A bare socket, not `asyncio.Server`: on Python 3.11 a connection accepted in the loop
+    turn before `Server.close()` is left a half-made transport with its socket open, and
+    its ResourceWarning fails whichever test happens to collect it."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.server: asyncio.Server | None = None
+        self.sock: socket.socket | None = None
 
     async def up(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            asyncio.Protocol, self.host, self.port, reuse_address=True
-        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(128)
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
+        self.sock = sock
+
+    def _accept(self) -> None:
+        assert self.sock is not None
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while True:
+                conn, _ = self.sock.accept()
+                conn.close()
 
     async def down(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
+        if self.sock is not None:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
 
 
 def config(tmp_path: Path, port: int, db_url: str | None = None, **daemon: Any) -> Any:
@@ -105,8 +122,7 @@ async def fleet() -> AsyncIterator[tuple[Listener, Listener, int]]:
     await srv.up()
     yield rtr, srv, port
     for listener in (rtr, srv):
-        if listener.server is not None and listener.server.is_serving():
-            await listener.down()
+        await listener.down()
 
 
 async def test_fault_to_incident_ticket_page_and_recovery(

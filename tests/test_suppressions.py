@@ -71,8 +71,7 @@ async def fleet() -> AsyncIterator[tuple[Listener, Listener, int]]:
     await fw.up()
     yield web, fw, port
     for listener in (web, fw):
-        if listener.server is not None and listener.server.is_serving():
-            await listener.down()
+        await listener.down()
 
 
 async def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:

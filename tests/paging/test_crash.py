@@ -18,7 +18,7 @@ import yaml
 from tests.channels.emulators import HttpEmulators, SmtpEmulator
 from tests.conftest import free_port
 from tests.paging.harness import number, paging_config
-from tests.test_app import wait_for
+from tests.test_app import Listener, wait_for
 
 
 def config(tmp_path: Path, base: str, smtp: int, port: int) -> Path:
@@ -79,7 +79,8 @@ async def test_kill_9_during_an_sms_neither_loses_nor_repeats(tmp_path: Path) ->
     smtp = SmtpEmulator()
     smtp.start(free_port())
     port = free_port()
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.44.0.1", port)
+    server = Listener("127.44.0.1", port)
+    await server.up()
     path = config(tmp_path, base, smtp.port, port)
     url = "http://" + yaml.safe_load(path.read_text())["daemon"]["listen"]
     procs: list[asyncio.subprocess.Process] = []
@@ -87,8 +88,7 @@ async def test_kill_9_during_an_sms_neither_loses_nor_repeats(tmp_path: Path) ->
         procs.append(await daemon(path, tmp_path, 1))
         await wait_for(partial(up, url), 20)
         emu.modes["odorik"] = "slow"  # the SMS goes out; the answer never comes in time
-        server.close()
-        await server.wait_closed()
+        await server.down()
         await wait_for(lambda: emu.sms_sent, 20)
         procs[0].send_signal(signal.SIGKILL)  # mid-request: the daemon cannot know
         await procs[0].wait()
@@ -105,7 +105,7 @@ async def test_kill_9_during_an_sms_neither_loses_nor_repeats(tmp_path: Path) ->
         assert len(history) == 1
 
         await asyncio.to_thread(call, f"{url}/api/v1/incidents/1/ack", {"by": "jan"})
-        server = await asyncio.start_server(lambda r, w: w.close(), "127.44.0.1", port)
+        await server.up()
         await wait_for(lambda: resolves(emu, "jan") and resolves(emu, "petr"), 20)
         await asyncio.sleep(1.0)
         assert len(resolves(emu, "jan")) == 1 and len(resolves(emu, "petr")) == 1
@@ -125,8 +125,7 @@ async def test_kill_9_during_an_sms_neither_loses_nor_repeats(tmp_path: Path) ->
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        server.close()
-        await server.wait_closed()
+        await server.down()
         smtp.stop()
         await emu.stop()
 

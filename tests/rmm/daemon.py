@@ -127,6 +127,4 @@ async def running_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     finally:
         await app.stop()
         for listener in listeners.values():
-            if listener.server is not None:
-                listener.server.close()
-                await listener.server.wait_closed()
+            await listener.down()

@@ -85,8 +85,7 @@ async def service() -> AsyncIterator[Listener]:
     listener = Listener("127.42.0.2", free_port())
     await listener.up()
     yield listener
-    if listener.server is not None and listener.server.is_serving():
-        await listener.down()
+    await listener.down()
 
 
 def incident_key(engine: Engine, incident_id: int) -> str:
