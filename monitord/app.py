@@ -135,7 +135,46 @@ class App:
         return d.database.get_secret_value() if d.database else default_url(d.state_dir)
 
     async def start(self) -> None:
-        """Open storage, restore state, start checking. Raises StorageError."""
+        """Open storage, restore state, start checking. Raises StorageError (or the
+        error of whatever else could not start) after closing what had started."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._abandon_start()
+            raise
+
+    async def _abandon_start(self) -> None:
+        """Close what a failed start opened. Nothing was checked yet, so nothing is
+        drained or flushed; each step is tried even if an earlier one fails."""
+        steps: list[Callable[[], Awaitable[Any]]] = []
+        if self.traps is not None:
+            steps.append(self.traps.stop)
+        if self.jobs is not None and self.jobs.running:
+            jobs = self.jobs
+
+            async def shutdown() -> None:
+                jobs.shutdown(wait=False)
+
+            steps.append(shutdown)
+        steps += [self.rmm.stop, self.paging.stop, self._cancel_tasks, self._close_ticket_systems]
+        if isinstance(self.executor, LocalExecutor):
+            steps.append(self.executor.close)
+        for step in steps:
+            try:
+                await step()
+            except Exception as exc:  # the start's own error is the one to report
+                log.warning("cleaning up a failed start: %s failed: %s", step.__name__, exc)
+        if self.engine is not None:
+            self.engine.dispose()
+
+    async def _cancel_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _start(self) -> None:
         cfg = self.loaded.config
         self.engine = await asyncio.to_thread(open_database, self.database_url)
         self.loaded = await self.rmm.merged(self.loaded)  # devices synced from an RMM
@@ -377,11 +416,7 @@ class App:
             self.jobs.shutdown(wait=False)
         await self.rmm.stop()
         await self.paging.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._cancel_tasks()
         if self.scheduler is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):

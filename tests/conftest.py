@@ -6,19 +6,32 @@ CI (CI=true), where a missing service is a failure.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 IN_CI = os.environ.get("CI") == "true"
+# Diagnosis: collect garbage after every test, so that whatever a test left unclosed
+# (a socket, a transport, a database connection) fails that test, not a later one.
+GC_EACH_TEST = os.environ.get("MONITORD_TEST_GC") == "1"
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "MONITORD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    yield
+    if GC_EACH_TEST:
+        gc.collect()
 
 
 def need(condition: bool, reason: str) -> None:
@@ -87,8 +100,29 @@ def pg_url() -> Iterator[str]:
         yield url
     finally:
         with admin.connect() as conn:
+            left = _connections_left(conn, name)
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    if left:
+        # Caught here, not when the garbage collector finds the engine later and
+        # psycopg's ResourceWarning fails whichever test happens to be running then.
+        pytest.fail(f"the test left {left} connection(s) open to its database: dispose its engine")
+
+
+def _connections_left(conn: Any, name: str, wait: float = 2.0) -> int:
+    """Connections other than ours still open to database `name`, after giving closed
+    ones `wait` seconds to leave pg_stat_activity (a backend exits asynchronously)."""
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        left = int(conn.execute(query, {"name": name}).scalar_one())
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -20,6 +20,7 @@ from monitord.api.http import serve
 from monitord.app import App
 from monitord.config.load import LoadedConfig, config_from_dict
 from monitord.errors import StorageError
+from monitord.sources import SourceError
 from monitord.storage.schema import outbox, pages, results, ticket_comments, tickets
 from tests.conftest import fast_timing, free_port
 
@@ -60,31 +61,35 @@ class Listener:
 
 
 def config(tmp_path: Path, port: int, db_url: str | None = None, **daemon: Any) -> Any:
-    return config_from_dict(
-        {
-            **fast_timing(tmp_path, db_url, **daemon),
-            "customers": [{"name": "acme", "sites": [{"name": "hq", "gateway": "rtr"}]}],
-            "devices": [
-                {
-                    "name": "rtr",
-                    "customer": "acme",
-                    "site": "hq",
-                    "address": "127.41.0.1",
-                    "role": "network",
-                    "criticality": "high",
-                    "checks": [{"type": "tcp", "name": "ssh", "port": port}],
-                },
-                {
-                    "name": "srv",
-                    "customer": "acme",
-                    "site": "hq",
-                    "address": "127.41.0.2",
-                    "role": "server",
-                    "checks": [{"type": "tcp", "name": "ssh", "port": port}],
-                },
-            ],
-        }
-    )
+    return config_from_dict(config_doc(tmp_path, port, db_url, **daemon))
+
+
+def config_doc(
+    tmp_path: Path, port: int, db_url: str | None = None, **daemon: Any
+) -> dict[str, Any]:
+    return {
+        **fast_timing(tmp_path, db_url, **daemon),
+        "customers": [{"name": "acme", "sites": [{"name": "hq", "gateway": "rtr"}]}],
+        "devices": [
+            {
+                "name": "rtr",
+                "customer": "acme",
+                "site": "hq",
+                "address": "127.41.0.1",
+                "role": "network",
+                "criticality": "high",
+                "checks": [{"type": "tcp", "name": "ssh", "port": port}],
+            },
+            {
+                "name": "srv",
+                "customer": "acme",
+                "site": "hq",
+                "address": "127.41.0.2",
+                "role": "server",
+                "checks": [{"type": "tcp", "name": "ssh", "port": port}],
+            },
+        ],
+    }
 
 
 @contextlib.asynccontextmanager
@@ -211,6 +216,29 @@ async def test_unreachable_database_fails_start(tmp_path: Path) -> None:
     app = App(config(tmp_path, 1, "postgresql+psycopg://nobody:pw@127.0.0.1:1/none"))
     with pytest.raises(StorageError, match="unreachable"):
         await app.start()
+
+
+async def test_a_failed_start_closes_what_it_opened(tmp_path: Path, db_url: str) -> None:
+    """The trap port is taken: the start fails after storage was opened; its database
+    connections are closed (pg_url checks that none is left) and a later start on the
+    same database works."""
+    port = free_port()
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", port))
+    pg = db_url if db_url.startswith("postgresql") else None
+    traps = {"traps": {"enabled": True, "listen": f"127.0.0.1:{port}", "communities": ["c"]}}
+    try:
+        app = App(config_from_dict(config_doc(tmp_path, 1, pg) | traps))
+        with pytest.raises(SourceError, match="cannot listen for traps"):
+            await app.start()
+    finally:
+        taken.close()
+    again = App(config_from_dict(config_doc(tmp_path, 1, pg) | traps))
+    await again.start()
+    try:
+        assert again.traps is not None
+    finally:
+        await again.stop()
 
 
 async def test_a_broken_check_becomes_unknown_and_others_keep_running(
