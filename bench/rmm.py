@@ -56,21 +56,13 @@ def cpu() -> float:
 
 async def _serve_lab(control: int, tcp: int, http: int, nsight: int) -> None:
     from monitord.lab import Lab, generate_fleet
-    from monitord.lab.rmm_nsight import NsightEmulator, ViewAccount
+    from monitord.lab.rmm_nsight import NsightEmulator, lab_account
 
     fleet = generate_fleet(devices=DEVICES, customers=CUSTOMERS)
-    async with Lab(fleet, control_port=control, tcp_port=tcp, http_port=http, rmm=True) as lab:
-        view = lab.rmm
-        assert view is not None
-
-        def records() -> tuple[Any, Any]:
-            now = lab.now().timestamp()
-            return view.inventory(now), view.failures(lab.faults(), now)
-
-        # Rebuilt at most every second: a sync is hundreds of calls.
-        account = ViewAccount(records, max_age=1.0)
-        async with NsightEmulator(account, api_key=API_KEY, port=nsight):
-            await asyncio.Event().wait()
+    lab = Lab(fleet, control_port=control, tcp_port=tcp, http_port=http, rmm=True)
+    # The account is rebuilt at most every second: a sync is hundreds of calls.
+    async with lab, NsightEmulator(lab_account(lab, max_age=1.0), api_key=API_KEY, port=nsight):
+        await asyncio.Event().wait()
 
 
 @contextmanager

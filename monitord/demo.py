@@ -1,10 +1,13 @@
 """`monitord demo`: the lab fleet and the daemon together, with a scripted outage.
 
-It writes an ordinary config for the generated fleet, starts the lab and the
-daemon, injects a whole-site outage after a short while, narrates each step of
-the path (soft → hard → incident → ticket → page), heals the site and narrates
-the recovery. The daemon keeps running afterwards so the desk view, /metrics
-and `monitord status` can be explored.
+It writes an ordinary config for the generated fleet, starts the lab, an N-sight
+RMM emulator serving the lab's RMM view, and the daemon (which syncs the servers
+and workstations from the RMM), injects a whole-site outage after a short while,
+narrates each step of the path (soft → hard → incident → ticket → page, and the
+RMM's reports confirmed by monitord's own checks), heals the site and narrates
+the recovery. Then the RMM and reality disagree on purpose and every RMM error
+gets its verdict (`demo_rmm`). The daemon keeps running afterwards so the desk
+view, /metrics and `monitord status` can be explored.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from monitord import demo_rmm
 from monitord.api.http import serve
 from monitord.app import App
 from monitord.config import load_config
-from monitord.demo_config import write_fleet_config
 from monitord.lab import Fleet, Lab, LabSite, generate_fleet
+from monitord.rmm.lab_config import write_rmm_lab_config
 from monitord.state import StateType
 from monitord.storage.schema import incidents, pages, tickets
 
@@ -63,13 +67,13 @@ def _counts(engine: Engine) -> dict[str, int]:
                 .select_from(incidents)
                 .where(incidents.c.state != "resolved", incidents.c.parent_id.is_not(None))
             ),
-            "incidents": count(
-                select(func.count()).select_from(incidents).where(incidents.c.parent_id.is_(None))
+            # Once an outage ends its folded problems are released (parent_id cleared),
+            # so the recovery counts outages and check problems by kind.
+            "outages": count(
+                select(func.count()).select_from(incidents).where(incidents.c.kind == "outage")
             ),
-            "children": count(
-                select(func.count())
-                .select_from(incidents)
-                .where(incidents.c.parent_id.is_not(None))
+            "problems": count(
+                select(func.count()).select_from(incidents).where(incidents.c.kind != "outage")
             ),
             "tickets": count(select(func.count()).select_from(tickets)),
             "tickets_open": count(
@@ -136,8 +140,8 @@ async def _watch(app: App, devices: set[str], until: str, timeout: float) -> boo
                 (
                     "resolved",
                     c["open"] == 0,
-                    f"incidents resolved: {c['incidents']} (and the {c['children']} "
-                    "problems folded into them)",
+                    f"incidents resolved: {c['outages']} outage(s) and the "
+                    f"{c['problems']} check problems folded into them",
                 ),
                 ("tickets", c["tickets_open"] == 0, f"tickets resolved: {c['tickets']}"),
                 (
@@ -169,7 +173,7 @@ async def _settle(app: App, devices: set[str], timeout: float) -> None:
 
 async def scenario(app: App, lab: Lab, fleet: Fleet, fault_after: float) -> None:
     site = pick_site(fleet)
-    devices = {f"{d.customer}/{d.name}" for d in site.devices}
+    devices = demo_rmm.device_ids(app, site.devices)
     say(f"fleet is being checked; injecting an outage in {fault_after:.0f}s")
     await asyncio.sleep(fault_after)
     fault = await lab.inject("site", site.name, "down")
@@ -190,66 +194,92 @@ async def scenario(app: App, lab: Lab, fleet: Fleet, fault_after: float) -> None
     )
     for title in await asyncio.to_thread(_open_titles, app.engine):
         say(f"  incident: {title}")
+    await demo_rmm.confirm_outage(app, devices, say)
     await asyncio.sleep(10)
     await lab.heal(fault.id)
     say(f"LAB: site {site.name!r} healed")
+    await demo_rmm.cleared(app, devices, say)
     if await _watch(app, devices, "recovered", 120):
         say("recovery complete: fault -> hard state -> incident -> ticket -> page -> resolved")
+    await asyncio.sleep(5)
+    say("next: the RMM and reality disagree on purpose")
+    if await demo_rmm.disagreements(app, lab, fleet, site, say):
+        say("every RMM error got a verdict backed by monitord's own evidence")
 
 
 async def run_demo(args: argparse.Namespace) -> int:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="monitord-demo-"))
     fleet = generate_fleet(devices=args.devices, customers=args.customers)
     tcp_port, http_port = (int(p) for p in args.lab_ports.split(","))
-    path = write_fleet_config(
-        fleet,
-        directory,
-        listen=args.listen,
-        tcp_port=tcp_port,
-        http_port=http_port,
-        interval=f"{args.interval}s",
-        retry_interval=f"{max(0.5, args.interval / 3):.1f}s",
-    )
-    loaded = load_config(path)
     host, _, port = args.lab_control.rpartition(":")
-    lab = Lab(
-        fleet, control_host=host, control_port=int(port), tcp_port=tcp_port, http_port=http_port
-    )
-    await lab.start()
-    app = App(loaded, config_path=path)
-    await app.start()
-    runner = await serve(app, loaded.config.daemon.listen)
-    url = f"http://{loaded.config.daemon.listen}"
-    say(
-        f"lab: {len(fleet.devices)} devices, {len(fleet.sites)} sites, "
-        f"{len(fleet.customers)} customers on 127.x addresses (started in "
-        f"{lab.startup_seconds:.1f}s)"
-    )
-    say(f"config:   {path}  (validate: monitord check-config {path})")
-    say(
-        f"daemon:   {len(app.inventory.checks)} checks; metrics {url}/metrics, "
-        f"problems {url}/api/v1/problems, incidents {url}/api/v1/incidents"
-    )
-    say(f"status:   monitord status --url {url}")
-    say(f"lab API:  {lab.control_url}/api/faults (inject your own faults)")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(scenario(app, lab, fleet, args.fault_after))
-    try:
-        if args.duration > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(args.duration):
-                    await stop.wait()
-        else:
-            await stop.wait()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await runner.cleanup()
-        await app.stop()
-        await lab.stop()
+    async with contextlib.AsyncExitStack() as stack:  # undone in reverse, also on failure
+        lab = await stack.enter_async_context(
+            Lab(
+                fleet,
+                control_host=host,
+                control_port=int(port),
+                tcp_port=tcp_port,
+                http_port=http_port,
+                rmm=True,
+            )
+        )
+        emulator = await stack.enter_async_context(demo_rmm.start_emulator(lab))
+        path = write_rmm_lab_config(
+            fleet,
+            directory,
+            demo_rmm.source_definition(emulator, directory),
+            tcp_port=tcp_port,
+            http_port=http_port,
+            listen=args.listen,
+            interval=f"{args.interval}s",
+            retry_interval=f"{max(0.5, args.interval / 3):.1f}s",
+            # Short so the demo shows it; production waits 15 min before calling a
+            # fault the RMM does not report a blind spot.
+            rmm={"blind_spot_after": "5s"},
+        )
+        loaded = load_config(path)
+        app = App(loaded, config_path=path)
+        await app.start()
+        stack.push_async_callback(app.stop)
+        runner = await serve(app, loaded.config.daemon.listen)
+        stack.push_async_callback(runner.cleanup)
+        await app.rmm.sync(demo_rmm.SOURCE)
+        url = f"http://{loaded.config.daemon.listen}"
+        say(
+            f"lab:      {len(fleet.devices)} devices, {len(fleet.sites)} sites, "
+            f"{len(fleet.customers)} customers on 127.x addresses (started in "
+            f"{lab.startup_seconds:.1f}s)"
+        )
+        say(
+            f"rmm:      N-sight emulator {emulator.url} serves the lab's RMM view; "
+            f"{demo_rmm.synced_count(app)} servers and workstations synced from it "
+            "(routers, switches, printers, UPSes come from the config)"
+        )
+        say(f"config:   {path}  (validate: monitord check-config {path})")
+        say(
+            f"daemon:   {len(app.inventory.checks)} checks; metrics {url}/metrics, "
+            f"problems {url}/api/v1/problems, incidents {url}/api/v1/incidents"
+        )
+        say(f"status:   monitord status --url {url}")
+        say(
+            f"lab API:  {lab.control_url}/api/faults and /api/rmm/injections "
+            "(inject your own faults)"
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(scenario(app, lab, fleet, args.fault_after))
+        try:
+            if args.duration > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(args.duration):
+                        await stop.wait()
+            else:
+                await stop.wait()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     say("stopped")
     return 0

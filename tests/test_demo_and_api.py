@@ -45,11 +45,11 @@ def test_demo_shows_the_whole_path(tmp_path: Path) -> None:
             "--fault-after",
             "3",
             "--duration",
-            "60",
+            "100",
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=160,
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -62,6 +62,11 @@ def test_demo_shows_the_whole_path(tmp_path: Path) -> None:
         "incidents resolved",
         "tickets resolved",
         "recovery complete: fault -> hard state -> incident -> ticket -> page -> resolved",
+        "servers and workstations synced from it",
+        "confirmed; their evidence joins incident(s)",
+        "RMM verdicts: 1 agent-problem, 1 blind-spot, 1 confirmed, 1 disputed, 1 unverifiable",
+        "RMM: open observations after the heal: 0",
+        "every RMM error got a verdict backed by monitord's own evidence",
     ):
         assert line in out, f"{line!r} missing from demo output:\n{out}"
     assert "PAGE [P" in proc.stderr and "RESOLVED [P" in proc.stderr

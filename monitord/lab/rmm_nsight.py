@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from aiohttp import web
 
@@ -48,6 +48,9 @@ from monitord.lab.rmm_nsight_xml import (
     parse_file,
 )
 from monitord.sources.rmm.base import RmmFailure, RmmInventory
+
+if TYPE_CHECKING:
+    from monitord.lab.lab import Lab
 
 FaultKind = Literal["delay", "waf", "login_failed", "http_status", "drop_status", "huge"]
 MiB = 1 << 20
@@ -182,6 +185,20 @@ class ViewAccount:
 
     def fail(self, code: int, message: str) -> bytes:
         return self.current().fail(code, message)
+
+
+def lab_account(lab: Lab, *, max_age: float = 1.0) -> ViewAccount:
+    """The N-sight account of `lab`'s RMM view (a `Lab(rmm=True)`): its agents, and
+    what the RMM reports failing given the lab's faults and RMM-only injections."""
+    view = lab.rmm
+    if view is None:
+        raise ValueError("the lab runs without an RMM view (Lab(rmm=True))")
+
+    def records() -> tuple[RmmInventory, tuple[RmmFailure, ...]]:
+        now = lab.now().timestamp()
+        return view.inventory(now), view.failures(lab.faults(), now)
+
+    return ViewAccount(records, max_age=max_age)
 
 
 WAF_PAGE = b"""<!DOCTYPE html>

@@ -22,27 +22,15 @@ from monitord.app import App
 from monitord.config import load_config
 from monitord.lab import Lab, generate_fleet
 from monitord.lab.fleet import Fleet as LabFleet
-from monitord.lab.rmm_nsight import NsightEmulator, ViewAccount
+from monitord.lab.rmm_nsight import NsightEmulator, lab_account
 from monitord.model import Status
 from monitord.rmm.lab_config import write_rmm_lab_config
-from monitord.sources.rmm.base import Category, RmmFailure, RmmInventory
+from monitord.sources.rmm.base import Category
 from monitord.storage.schema import events, incidents, rmm_observations
 from tests.conftest import free_port
 from tests.rmm.conftest import service_port
 from tests.rmm.emulators import KEY
 from tests.test_app import wait_for
-
-
-def account_of(lab: Lab) -> ViewAccount:
-    """The N-sight account the lab's RMM view describes, re-rendered on every call."""
-    view = lab.rmm
-    assert view is not None
-
-    def records() -> tuple[RmmInventory, tuple[RmmFailure, ...]]:
-        now = lab.now().timestamp()
-        return view.inventory(now), view.failures(lab.faults(), now)
-
-    return ViewAccount(records, max_age=0.0)
 
 
 @dataclass
@@ -80,7 +68,7 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
     tcp, http = service_port(), service_port()
     async with (
         Lab(fleet, control_port=None, tcp_port=tcp, http_port=http, rmm=True) as lab,
-        NsightEmulator(account_of(lab), api_key=KEY) as emulator,
+        NsightEmulator(lab_account(lab, max_age=0.0), api_key=KEY) as emulator,
     ):
         source = {
             "name": "nsight",
