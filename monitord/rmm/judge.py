@@ -107,11 +107,19 @@ class Judge:
             engine = self.app.engine
             assert engine is not None
 
-            def load() -> tuple[list[Observation], dict[tuple[str, str], DeviceRow]]:
-                with engine.connect() as conn:
-                    return store.open_observations(conn, name), store.device_rows(conn, name)
+            horizon = now - self.app.loaded.config.rmm.blind_spot_after
 
-            opened, rows = await asyncio.to_thread(load)
+            def load() -> tuple[
+                list[Observation], dict[tuple[str, str], DeviceRow], list[Observation]
+            ]:
+                with engine.connect() as conn:
+                    return (
+                        store.open_observations(conn, name),
+                        store.device_rows(conn, name),
+                        store.cleared_observations(conn, name, horizon) if complete else [],
+                    )
+
+            opened, rows, lately = await asyncio.to_thread(load)
             p.loaded = {o.id for o in opened if o.id is not None}
             touched = self._record(p, failures, opened, rows, origin, known or {})
             keys = {o.key for o in touched}
@@ -129,7 +137,10 @@ class Judge:
             ]
             await self._transitions(p, due, gone, live)
             if complete:
-                self._blind_spots(p, opened, live, rows)
+                # What the RMM reported until lately (or until this pass) it was not
+                # blind to: a device it reports back a minute before monitord's
+                # retries confirm the recovery is no blind spot.
+                self._blind_spots(p, opened, [*live, *gone, *lately], rows)
             p.observations = _unique([*touched, *gone, *p.observations])
             await self._commit(p)
             return touched
@@ -434,16 +445,17 @@ class Judge:
         self,
         p: Pass,
         opened: list[Observation],
-        live: list[Observation],
+        reported: list[Observation],
         rows: dict[tuple[str, str], DeviceRow],
     ) -> None:
         """monitord's own hard faults, older than rmm.blind_spot_after, on devices
-        this RMM reports nothing about that covers them."""
+        this RMM has reported nothing about that covers them for that long
+        (`reported`: its open observations and those cleared within that time)."""
         pipeline = self.app.pipeline
         assert pipeline is not None
         horizon = p.now - self.app.loaded.config.rmm.blind_spot_after
         mine = {r.device_id: r for r in rows.values() if r.device_id and r.state == ACTIVE}
-        covered = _covered(live)
+        covered = _covered(reported)
         spots = {o.key: o for o in opened if o.kind == BLIND_SPOT}
         seen: set[str] = set()
         for spec in self.app.inventory.checks:

@@ -197,6 +197,15 @@ def open_observations(conn: Connection, source: str | None = None) -> list[Obser
     return [_observation(r) for r in conn.execute(q.order_by(rmm_observations.c.id))]
 
 
+def cleared_observations(conn: Connection, source: str, since: float) -> list[Observation]:
+    """Observations of `source` cleared at or after `since` (what the RMM reported
+    lately and stopped reporting)."""
+    q = select(rmm_observations).where(
+        rmm_observations.c.source == source, rmm_observations.c.cleared_at >= since
+    )
+    return [_observation(r) for r in conn.execute(q.order_by(rmm_observations.c.id))]
+
+
 def save_observations(conn: Connection, rows: Sequence[Observation]) -> None:
     """Insert new observations (id None; they get their id) and update the others."""
     new = [o for o in rows if o.id is None]

@@ -59,5 +59,5 @@ async def fleet(tmp_path: Path, fake_kind: str) -> AsyncIterator[Fleet]:
     """A running daemon with the fake RMM source (see tests/rmm/daemon.py)."""
     from tests.rmm.daemon import running_fleet
 
-    async for running in running_fleet(tmp_path):
+    async with running_fleet(tmp_path) as running:
         yield running

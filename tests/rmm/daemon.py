@@ -8,6 +8,7 @@ that a test takes down and brings back. The test polls the RMM when it means to
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -102,29 +103,36 @@ def config(tmp_path: Path, port: int, **rmm: Any) -> Any:
     )
 
 
-async def running_fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+@contextlib.asynccontextmanager
+async def running_fleet(tmp_path: Path, **rmm: Any) -> AsyncIterator[Fleet]:
+    """The daemon with the fake RMM source (`fake_kind` registers it) synced: SRV1,
+    WS1 and SRV2 behind the firewall, every check OK; `rmm` overrides rmm settings."""
     port = service_port()
     listeners = {a: Listener(a, port) for a in ("127.45.0.1", SRV, WS, SRV2)}
-    for listener in listeners.values():
-        await listener.up()
-    app = App(config(tmp_path, port))
-    await app.start()
-    assert app.jobs is not None
-    app.jobs.remove_job("rmm-poll-fake1")  # the test polls, when it means to
-    f = Fleet(app, port, listeners)
-    f.fake.snapshot = inventory(
-        [
-            device("11", "SRV1", SRV),
-            device("12", "WS1", WS, kind="workstation", user="ACME\\eva"),
-            device("13", "SRV2", SRV2),
-        ]
-    )
-    await app.rmm.sync("fake1")
-    for name in ("SRV1", "WS1", "SRV2"):
-        await wait_for(lambda n=name: f.hard(f"acme/{n}/svc", Status.OK) or None, timeout=10)
     try:
-        yield f
+        for listener in listeners.values():
+            await listener.up()
+        app = App(config(tmp_path, port, **rmm))
+        await app.start()
+        try:
+            assert app.jobs is not None
+            app.jobs.remove_job("rmm-poll-fake1")  # the test polls, when it means to
+            f = Fleet(app, port, listeners)
+            f.fake.snapshot = inventory(
+                [
+                    device("11", "SRV1", SRV),
+                    device("12", "WS1", WS, kind="workstation", user="ACME\\eva"),
+                    device("13", "SRV2", SRV2),
+                ]
+            )
+            await app.rmm.sync("fake1")
+            for name in ("SRV1", "WS1", "SRV2"):
+                await wait_for(
+                    lambda n=name: f.hard(f"acme/{n}/svc", Status.OK) or None, timeout=10
+                )
+            yield f
+        finally:
+            await app.stop()
     finally:
-        await app.stop()
         for listener in listeners.values():
             await listener.down()

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from monitord.app import App
 from monitord.model import Status
 from monitord.sources.rmm.base import Category, FailureKind
-from monitord.storage.schema import events, incidents, pages
-from tests.rmm.daemon import SRV, SRV2, WS, Fleet, config
+from monitord.storage.schema import events, incidents, pages, rmm_observations
+from tests.rmm.daemon import SRV, SRV2, WS, Fleet, config, running_fleet
 from tests.rmm.fakes import check, offline
 from tests.test_app import wait_for
 
@@ -146,6 +146,30 @@ async def test_blind_spot_is_flagged_on_monitords_incident(fleet: Fleet) -> None
     await wait_for(lambda: fleet.hard("acme/SRV2/svc", Status.OK), timeout=10)
     await fleet.poll()
     assert fleet.observation("blind:acme/SRV2/svc").cleared_at is not None
+
+
+async def test_an_rmm_that_reported_the_fault_is_not_blind_to_it(
+    tmp_path: Path, fake_kind: str
+) -> None:
+    """The RMM reports the server overdue, then back a moment before monitord's own
+    check recovers: no blind spot while the RMM's report is recent; one only once
+    the RMM has said "healthy" for blind_spot_after while monitord still sees it."""
+    async with running_fleet(tmp_path, blind_spot_after="1s") as fleet:
+        await fleet.listeners[SRV].down()
+        await wait_for(lambda f=fleet: f.hard("acme/SRV1/svc"), timeout=10)
+        await fleet.poll(offline("11", FailureKind.OVERDUE))
+        assert fleet.observation("11:overdue").verdict == "confirmed"
+        spot = select(rmm_observations).where(rmm_observations.c.key == "blind:acme/SRV1/svc")
+        await asyncio.sleep(1.1)  # monitord's fault is older than blind_spot_after
+        await fleet.poll()  # the RMM says the server is back; monitord still sees it down
+        assert fleet.observation("11:overdue").cleared_at is not None
+        assert fleet.rows(spot) == []
+        await fleet.poll()
+        assert fleet.rows(spot) == []  # it reported the fault less than 1 s ago
+        await asyncio.sleep(1.1)
+        assert fleet.hard("acme/SRV1/svc")
+        await fleet.poll()
+        assert [r.verdict for r in fleet.rows(spot)] == ["blind-spot"]
 
 
 async def test_a_restart_neither_repeats_nor_forgets(fleet: Fleet, tmp_path: Path) -> None:
