@@ -198,9 +198,9 @@ async def scenario(app: App, lab: Lab, fleet: Fleet, fault_after: float) -> None
     await asyncio.sleep(10)
     await lab.heal(fault.id)
     say(f"LAB: site {site.name!r} healed")
-    await demo_rmm.cleared(app, devices, say)
     if await _watch(app, devices, "recovered", 120):
         say("recovery complete: fault -> hard state -> incident -> ticket -> page -> resolved")
+    await demo_rmm.cleared(app, devices, say)
     await asyncio.sleep(5)
     say("next: the RMM and reality disagree on purpose")
     if await demo_rmm.disagreements(app, lab, fleet, site, say):
@@ -235,7 +235,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             retry_interval=f"{max(0.5, args.interval / 3):.1f}s",
             # Short so the demo shows it; production waits 15 min before calling a
             # fault the RMM does not report a blind spot.
-            rmm={"blind_spot_after": "5s"},
+            rmm={"blind_spot_after": "15s"},
         )
         loaded = load_config(path)
         app = App(loaded, config_path=path)
@@ -248,7 +248,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         say(
             f"lab:      {len(fleet.devices)} devices, {len(fleet.sites)} sites, "
             f"{len(fleet.customers)} customers on 127.x addresses (started in "
-            f"{lab.startup_seconds:.1f}s)"
+            f"{lab.startup_seconds:.2f} s)"
         )
         say(
             f"rmm:      N-sight emulator {emulator.url} serves the lab's RMM view; "

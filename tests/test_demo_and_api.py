@@ -45,11 +45,11 @@ def test_demo_shows_the_whole_path(tmp_path: Path) -> None:
             "--fault-after",
             "3",
             "--duration",
-            "100",
+            "110",
         ],
         capture_output=True,
         text=True,
-        timeout=160,
+        timeout=170,
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
