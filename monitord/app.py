@@ -452,12 +452,14 @@ class App:
                 built = self._build_ticket_systems(tickets)
             if channels != self.paging.defs:
                 built_channels = await self.paging.build(channels)
+            built_rmm = self.rmm.build(loaded.config.rmm)
         except Exception:
             self.metrics.reload_ok.set(0)
             if built is not None and built.http is not None:
                 await built.http.close()
             raise
         await self.swap_inventory(loaded)
+        await self.rmm.swap(loaded, built_rmm)
         if built is not None:
             await self._swap_ticket_systems(built)
         if built_channels is not None:

@@ -21,6 +21,7 @@ poll clears it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.base import JobLookupError
+from pydantic import BaseModel
 
 from monitord.config.load import LoadedConfig
 from monitord.config.rmm import (
@@ -62,6 +64,7 @@ class Runner:
     and the adapter's own pacing (shared by both) keeps the call rate in bounds."""
 
     defn: RmmSourceDef
+    settings: BaseModel  # the adapter's, secrets resolved
     source: RmmSource
     poll_interval: float
     sync_interval: float
@@ -78,26 +81,23 @@ class RmmFeed:
         self.metrics = RmmMetrics(app.registry, app.clock.time)
         self.runners: dict[str, Runner] = {}
         self.base: LoadedConfig | None = None  # the config's own inventory
-        self._defs: tuple[RmmSourceDef, ...] = ()
         self.judge = Judge(app, self.metrics)
         self._background: set[asyncio.Future[Any]] = set()
 
     # lifecycle ---------------------------------------------------------------
     async def merged(self, loaded: LoadedConfig) -> LoadedConfig:
         """`loaded` with the stored synced devices merged in (at start and reload)."""
-        if self.runners and loaded.config.rmm.sources != self._defs:
-            log.warning("RMM source changes take effect at the next restart")
         if self.base is not None and self.base.digest != loaded.digest:
             # A reload may map clients or sites anew, or add a device to link to.
-            self._sync_soon()
+            self._sync_soon({d.name for d in loaded.config.rmm.sources if d.enabled})
         self.base = loaded
         return await self._merge(loaded)
 
-    def _sync_soon(self) -> None:
+    def _sync_soon(self, names: set[str]) -> None:
         jobs = self.app.jobs
         if jobs is None:
             return
-        for name in self.runners:
+        for name in names & self.runners.keys():  # a source the reload removes: no
             try:
                 jobs.modify_job(f"rmm-sync-{name}", next_run_time=datetime.now(UTC))
             except JobLookupError:  # not scheduled (a test drives it)
@@ -116,33 +116,92 @@ class RmmFeed:
     async def start(self) -> None:
         """Build the configured sources and schedule their jobs (never waits for an RMM)."""
         config = self.app.loaded.config
-        self._defs = config.rmm.sources
         self.judge.configure(self.app.loaded)
         await self._ensure_kinds(config.rmm)
-        for defn in self._defs:
-            if not defn.enabled:
-                continue
-            cls, settings = source_settings(defn)
-            source: RmmSource = cls(settings, session=None, clock=self.app.clock)
-            floor = float(cls.min_poll_interval)
-            self.runners[defn.name] = Runner(
-                defn,
-                source,
-                config.rmm.poll_interval_of(defn, floor),
-                config.rmm.sync_interval_of(defn, floor),
-            )
-            self.metrics.init_source(defn.name)
+        self.runners = self.build(config.rmm)
+        for name in self.runners:
+            self.metrics.init_source(name)
         await asyncio.to_thread(self._init_feeds)
         jobs = self.app.jobs
-        if jobs is None or not self.runners:
+        if jobs is None:
+            return
+        self._schedule(self.runners)
+        now = datetime.now(UTC)
+        self._job("rmm-tick", self.tick, TICK, now + timedelta(seconds=TICK))
+
+    def build(self, rmm: RmmConfig) -> dict[str, Runner]:
+        """Runners for the enabled sources of `rmm` that are not running as defined
+        (all of them at start; those a reload adds or changes). Swaps nothing."""
+        built: dict[str, Runner] = {}
+        for defn in rmm.sources:
+            if not defn.enabled:
+                continue
+            # Compared resolved: a key rotated in the file `api_key: file:...` names
+            # changes the settings, not the definition.
+            cls, settings = source_settings(defn)
+            running = self.runners.get(defn.name)
+            if running is not None and (running.defn, running.settings) == (defn, settings):
+                continue
+            source: RmmSource = cls(settings, session=None, clock=self.app.clock)
+            floor = float(cls.min_poll_interval)
+            built[defn.name] = Runner(
+                defn,
+                settings,
+                source,
+                rmm.poll_interval_of(defn, floor),
+                rmm.sync_interval_of(defn, floor),
+            )
+        return built
+
+    async def swap(self, loaded: LoadedConfig, built: dict[str, Runner]) -> None:
+        """A reload: make `loaded`'s sources the running ones. A removed source stops
+        being synced and polled (its devices leave the running inventory, as for a
+        disabled source; their rows and history stay); a changed one gets its new
+        adapter and intervals; an added one starts. Jobs change at once; an old
+        adapter is closed once the pass it is running ends, and a changed source
+        keeps its locks, so its new adapter never runs a pass beside the old one."""
+        wanted = {d.name for d in loaded.config.rmm.sources if d.enabled}
+        self.judge.configure(loaded)
+        for name in [n for n in self.runners if n not in wanted or n in built]:
+            old = self.runners.pop(name)
+            self._unschedule(name)
+            if name in built:
+                built[name].sync_lock, built[name].poll_lock = old.sync_lock, old.poll_lock
+            else:
+                self.metrics.drop_source(name)
+                log.info("RMM source %s removed: no longer synced or polled", name)
+            self.keep(asyncio.ensure_future(self._close_after_pass(name, old)))
+        for name, runner in built.items():
+            self.runners[name] = runner
+            self.metrics.init_source(name)
+            log.info("RMM source %s (re)started by a reload", name)
+        if built:
+            await asyncio.to_thread(self._init_feeds)
+            self._schedule(built)
+
+    async def _close_after_pass(self, name: str, runner: Runner) -> None:
+        async with runner.sync_lock, runner.poll_lock:
+            try:
+                await runner.source.aclose()
+            except Exception as exc:  # a failed close must not fail the reload
+                log.warning("closing the old adapter of RMM source %s failed: %s", name, exc)
+
+    def _schedule(self, runners: Mapping[str, Runner]) -> None:
+        if self.app.jobs is None:
             return
         now = datetime.now(UTC)
-        for i, (name, runner) in enumerate(self.runners.items()):
+        for i, (name, runner) in enumerate(runners.items()):
             self._job(f"rmm-sync-{name}", self._syncer(name), runner.sync_interval, now)
             # The first poll after the first sync (a poll also syncs first if none ran).
             first = now + timedelta(seconds=5.0 + i)
             self._job(f"rmm-poll-{name}", self._poller(name), runner.poll_interval, first)
-        self._job("rmm-tick", self.tick, TICK, now + timedelta(seconds=TICK))
+
+    def _unschedule(self, name: str) -> None:
+        if self.app.jobs is None:
+            return
+        for job_id in (f"rmm-sync-{name}", f"rmm-poll-{name}"):
+            with contextlib.suppress(JobLookupError):  # a test may drive it by hand
+                self.app.jobs.remove_job(job_id)
 
     def _job(
         self, job_id: str, fn: Callable[[], Awaitable[Any]], seconds: float, first: datetime
@@ -160,13 +219,15 @@ class RmmFeed:
 
     def _syncer(self, name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            await self.sync(name)
+            if name in self.runners:  # else a reload removed it after the job fired
+                await self.sync(name)
 
         return run
 
     def _poller(self, name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            await self.poll(name)
+            if name in self.runners:
+                await self.poll(name)
 
         return run
 

@@ -8,6 +8,7 @@ growing while the feed is stuck.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -112,6 +113,13 @@ class RmmMetrics:
             self.observations.labels(source, verdict)
         for change in SYNC_CHANGES:
             self.sync.labels(source, change)
+
+    def drop_source(self, source: str) -> None:
+        """A source removed by a reload: its feed gauges go (counters stay until restart)."""
+        self.last_good.pop(source, None)
+        for gauge in (self.feed_up, self.stale):
+            with contextlib.suppress(KeyError):
+                gauge.remove(source)
 
     def refresh(self, counts: dict[str, Any]) -> None:
         """Set the stored-state gauges from `read_counts`."""
