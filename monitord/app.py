@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,22 @@ class App:
                 await step()
             except Exception as exc:  # the start's own error is the one to report
                 log.warning("cleaning up a failed start: %s failed: %s", step.__name__, exc)
-        if self.engine is not None:
-            self.engine.dispose()
+        await self._close_engine()
+
+    async def _close_engine(self, wait: float = 5.0) -> None:
+        """Dispose of the engine once the database work still running in threads
+        (a cancelled task's to_thread call runs on) has given its connections back:
+        dispose() closes only the pooled ones, and one checked in later stays open
+        until the garbage collector finds it."""
+        engine = self.engine
+        if engine is None:
+            return
+        checked_out = getattr(engine.pool, "checkedout", lambda: 0)
+        deadline = time.monotonic() + wait
+        # Polled: the connections come back in worker threads, not on this loop.
+        while checked_out() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        engine.dispose()
 
     async def _cancel_tasks(self) -> None:
         for task in self._tasks:
@@ -426,8 +441,7 @@ class App:
         await self._close_ticket_systems()
         if isinstance(self.executor, LocalExecutor):
             await self.executor.close()
-        if self.engine is not None:
-            self.engine.dispose()
+        await self._close_engine()
         log.info("monitord stopped")
 
     async def reload(self, path: Path | None = None) -> None:

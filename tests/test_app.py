@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from alerts.tickets import desk
 from monitord.api import views
@@ -239,6 +239,25 @@ async def test_a_failed_start_closes_what_it_opened(tmp_path: Path, db_url: str)
         assert again.traps is not None
     finally:
         await again.stop()
+
+
+async def test_stop_closes_connections_still_in_use_by_threads(tmp_path: Path, pg_url: str) -> None:
+    """A cancelled task's to_thread call still holds a connection when stop() comes:
+    stop waits for it, so dispose() closes it (pg_url fails the test if it is left
+    open, as it would be for the garbage collector to find later)."""
+    app = App(config(tmp_path, 1, pg_url))
+    await app.start()
+    engine = app.engine
+    assert engine is not None
+
+    def slow() -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(0.3)"))
+
+    work = asyncio.ensure_future(asyncio.to_thread(slow))
+    await asyncio.sleep(0.05)
+    await app.stop()
+    await work
 
 
 async def test_a_broken_check_becomes_unknown_and_others_keep_running(
