@@ -799,21 +799,9 @@ class Escalator:
             return
         limit = env.config.paging.rate_limit
         if self._recent(conn, env, name, now) >= limit.pages:
-            for esc, row, via, step, loop, _ in regular:
-                conn.execute(
-                    insert(page_recipients).values(
-                        escalation_id=esc.id,
-                        incident_id=row.id,
-                        engineer=name,
-                        step=step,
-                        loop=loop,
-                        via=via,
-                        action="trigger",
-                        outbox_id=None,
-                        held=True,
-                        created_at=now,
-                    )
-                )
+            for item in regular:
+                _recipient(conn, item, name, now, outbox_id=None)
+                row = item[1]
                 log_entry(
                     conn,
                     row.id,
@@ -913,21 +901,9 @@ class Escalator:
             select(outbox.c.id).where(outbox.c.op_key == key[:150])
         ).scalar_one()
         logged: set[int] = set()
-        for esc, row, via, step, loop, kind in items:
-            conn.execute(
-                insert(page_recipients).values(
-                    escalation_id=esc.id,
-                    incident_id=row.id,
-                    engineer=name,
-                    step=step,
-                    loop=loop,
-                    via=via,
-                    action="handover" if kind.startswith("handover:") else "trigger",
-                    outbox_id=outbox_id,
-                    held=False,
-                    created_at=now,
-                )
-            )
+        for item in items:
+            _recipient(conn, item, name, now, outbox_id=outbox_id)
+            row = item[1]
             if len(rows) > 1 and row.id not in logged:
                 logged.add(row.id)
                 log_entry(
@@ -938,6 +914,27 @@ class Escalator:
                     f"paged {name} in one summary of {len(rows)} incidents",
                 )
         out.paged = True
+
+
+def _recipient(
+    conn: Connection, item: tuple[Any, ...], name: str, now: float, *, outbox_id: int | None
+) -> None:
+    """Who a page of `item` went to (`outbox_id`), or is held for (None: rate limit)."""
+    esc, row, via, step, loop, kind = item
+    conn.execute(
+        insert(page_recipients).values(
+            escalation_id=esc.id,
+            incident_id=row.id,
+            engineer=name,
+            step=step,
+            loop=loop,
+            via=via,
+            action="handover" if kind.startswith("handover:") else "trigger",
+            outbox_id=outbox_id,
+            held=outbox_id is None,
+            created_at=now,
+        )
+    )
 
 
 def _start(conn: Connection, row: Any, decision: Decision, now: float, reason: str) -> None:
