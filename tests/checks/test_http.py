@@ -29,6 +29,7 @@ from tests.checks.loopback import (
     tcp_server,
     trust,
 )
+from tests.conftest import LATE
 
 TARGET = Target("dev-1", LOOPBACK)
 PAGE = b"<html><body>all systems healthy</body></html>"
@@ -90,7 +91,7 @@ async def test_head_request_does_not_wait_for_a_body() -> None:
     async with http_server(respond) as srv:
         start = perf_counter()
         result = await run(timeout=2.0, port=srv.port, method="HEAD")
-        assert perf_counter() - start < 1.0
+        assert perf_counter() - start < 2.0 - 0.5  # well before the timeout
     assert result.status is Status.OK, result.message
     assert [r.method for r in srv.requests] == ["HEAD"]
 
@@ -269,7 +270,7 @@ async def test_server_that_never_answers_times_out_on_time() -> None:
         took = perf_counter() - start
     assert result.status is Status.CRITICAL
     assert result.message == f"HTTP CRITICAL - timeout after 0.3 seconds on {LOOPBACK} port {port}"
-    assert took < 0.8
+    assert took < 0.3 + LATE
 
 
 async def test_garbage_is_an_invalid_response() -> None:

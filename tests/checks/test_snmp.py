@@ -25,7 +25,7 @@ from checks.snmp.counters import COUNTER32, COUNTER64, CounterBook, Sample, coun
 from checks.snmp.oids import dotted, format_oid, parse_oid
 from checks.snmp.profiles import _rebooted, _supply_left
 from monitord.model import CheckResult, Status, Target
-from tests.conftest import need
+from tests.conftest import LATE, need
 from tests.snmp_agents import (
     DATA,
     SNMPD,
@@ -179,7 +179,7 @@ async def test_wrong_community_is_a_timeout_naming_both_causes(
 ) -> None:
     start = time.perf_counter()
     result = await poll(check, agent.port, timeout=1.0, community=SECRET, get=["sysName.0"])
-    assert time.perf_counter() - start < 1.5
+    assert time.perf_counter() - start < 1.0 + LATE
     assert result.status is Status.CRITICAL
     assert result.message == (
         f"SNMP CRITICAL - no response from 127.0.0.1:{agent.port} after 2 tries"
@@ -257,7 +257,7 @@ async def test_no_answer_at_all_is_critical_within_the_timeout(check: SnmpCheck)
     with silent_udp_port() as port:
         start = time.perf_counter()
         result = await poll(check, port, timeout=0.5, get=["sysName.0"])
-    assert time.perf_counter() - start < 0.8
+    assert time.perf_counter() - start < 0.5 + LATE
     assert result.status is Status.CRITICAL
     assert result.message.startswith(f"SNMP CRITICAL - no response from 127.0.0.1:{port}")
 

@@ -22,6 +22,7 @@ from tests.checks.loopback import (
     refused_port,
     tcp_server,
 )
+from tests.conftest import LATE
 
 TARGET = Target("dev-1", LOOPBACK)
 
@@ -64,7 +65,7 @@ async def test_connect_that_never_completes_times_out_within_the_timeout() -> No
     assert (
         message == f"TCP CRITICAL - timeout after 0.3 seconds connecting on {LOOPBACK} port {port}"
     )
-    assert 0.3 <= took < 0.8
+    assert 0.3 <= took < 0.3 + LATE
 
 
 async def test_expected_banner_is_ok() -> None:
@@ -96,7 +97,7 @@ async def test_wrong_banner_is_critical_at_once_and_quotes_what_came() -> None:
     assert message == (
         f"TCP CRITICAL - unexpected response on {LOOPBACK} port {port}: '220 mail.example ESMTP'"
     )
-    assert took < 1.0, "a complete wrong line must be judged without waiting for the timeout"
+    assert took < 5.0 - LATE, "a complete wrong line must be judged without waiting for the timeout"
     assert perf[0].label == "time"
 
 
@@ -159,7 +160,10 @@ async def test_response_time_thresholds(thresholds: dict[str, float], expected: 
     async with tcp_server(banner(b"SSH-2.0-x\r\n", delay=0.2)) as port:
         status, message, perf = await run(port=port, expect="SSH-", **thresholds)
     assert status is expected
-    assert message.startswith(f"TCP {expected.name} - 0.2")
+    # The server waits 0.2 s: that is a floor; a loaded machine only adds to it.
+    found = re.match(rf"TCP {expected.name} - (\d+\.\d+) second response time", message)
+    assert found is not None, message
+    assert float(found.group(1)) >= 0.2
     assert perf[0].warn == format(thresholds["warn"], "g")
 
 

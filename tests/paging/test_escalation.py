@@ -339,4 +339,4 @@ async def test_an_idle_escalation_job_runs_once_a_tick(tmp_path: Path) -> None:
         await asyncio.sleep(2.2)
     finally:
         await app.stop()
-    assert 3 <= runs <= 6  # about one a tick (0.5 s), not hundreds
+    assert 2 <= runs <= 8  # about one a tick (0.5 s), not hundreds
