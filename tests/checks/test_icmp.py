@@ -288,7 +288,7 @@ async def test_send_error_is_critical_with_the_reason(icmp: IcmpCheck) -> None:
     # The limited broadcast address: sendto fails (EACCES without SO_BROADCAST).
     started = time.monotonic()
     result = await icmp.run(Target("bcast", "255.255.255.255"), IcmpParams(count=1), 5.0)
-    assert time.monotonic() - started < 1  # no waiting for replies that cannot come
+    assert time.monotonic() - started < 5.0 - LATE  # no waiting for replies that cannot come
     assert result.status is Status.CRITICAL
     assert result.message.startswith("PING CRITICAL - host unreachable (100% loss): sendto: ")
 

@@ -301,7 +301,7 @@ async def test_megabytes_of_output_are_cut_and_the_group_killed(tmp_path: Path) 
     body = f"echo $$ > {pid_file}\nwhile :; do echo 'spam spam spam spam'; done\n"
     started = time.monotonic()
     result = await run([script(tmp_path, "p", body)], settings=PluginSettings(max_output=4096))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5.0 - LATE  # cut, not run to the timeout
     assert result.status is Status.UNKNOWN
     assert result.message == (
         "plugin printed more than 4096 bytes (rest discarded, process group killed): "
@@ -350,7 +350,7 @@ async def test_children_left_holding_the_output_are_killed(tmp_path: Path) -> No
     body = f"(sleep 1000 & echo $! > {child})\necho 'OK - done'\n"
     started = time.monotonic()
     result = await run([script(tmp_path, "p", body)], timeout=5.0)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0 - LATE
     assert (result.status, result.message) == (Status.OK, "OK - done")
     assert "children kept the output open" in result.notes[-1]
     assert await wait_gone(int(child.read_text()))

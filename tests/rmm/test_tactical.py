@@ -19,6 +19,7 @@ from monitord.lab.rmm_tactical import (
 from monitord.sources.rmm import load_source_class
 from monitord.sources.rmm.base import Category, FailureKind, RmmError
 from monitord.sources.rmm.tactical import TacticalConfig, TacticalSource
+from tests.conftest import LATE
 
 NOW = 1741944605.0  # 2025-03-14 09:30:05 UTC
 KEY = "tactical-test-key-9a8b7c6d5e"
@@ -265,12 +266,12 @@ async def test_errors(emu: TacticalEmulator) -> None:
         with pytest.raises(RmmError) as caught:
             await src.failures()
         assert (caught.value.reason, caught.value.code) == ("http", 502)
-        emu.delay = 2.0
+        emu.delay = 0.3 + LATE + 1.0  # longer than the timeout and any lateness
         start = asyncio.get_running_loop().time()
         with pytest.raises(RmmError) as caught:
             await src.failures()
         assert caught.value.reason == "timeout"
-        assert asyncio.get_running_loop().time() - start < 1.5
+        assert asyncio.get_running_loop().time() - start < 0.3 + LATE
         emu.delay = 0.0
         assert len(await src.failures()) == 11  # and it works again
     finally:
