@@ -18,24 +18,24 @@ notify stage) and decides there:
 `Escalator.advance(conn, now)` is the periodic job (one transaction): it fires the
 steps that are due (their targets resolved against the schedule at that instant),
 lapses expired acks, re-offers acks whose holder's shift ended, and releases pages
-the per-engineer rate limit held back as one summary. Pages are outbox rows with
-an op key per escalation, engineer, step and round, so firing twice writes nothing
-twice and a restart neither loses nor repeats a step.
+the per-engineer rate limit held back as one summary. The pages themselves are
+written by `pages` (outbox rows with an op key per escalation, engineer, step and
+round), so firing twice writes nothing twice and a restart neither loses nor
+repeats a step.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from alerts.oncall import who_is_on_call
 from alerts.outbox import put
-from alerts.paging.links import ack_url, sign, summary_key
+from alerts.paging.model import Env, Outcome, engineer_target, iso, log_entry
+from alerts.paging.pages import page, release_held
 from alerts.paging.routing import (
     INTERNAL_POLICY,
     LEGACY_POLICY,
@@ -50,7 +50,6 @@ from monitord.config.model import Config
 from monitord.config.oncall import Engineer, OncallConfig
 from monitord.config.paging import CHANNEL_PREFIX, FALLBACK, Policy, Step
 from monitord.storage.schema import (
-    incident_log,
     incidents,
     outbox,
     page_acks,
@@ -61,58 +60,8 @@ from monitord.storage.schema import (
 
 log = logging.getLogger(__name__)
 
-ACTOR = "paging"
 OPEN_STATES = ("pending", "active", "acked", "exhausted")
 MUTED_RECHECK = 300.0  # a deferred page held by maintenance looks again after this
-SUMMARY_LINES = 20  # incidents listed in a summary page (and in its ack link)
-
-
-def engineer_target(name: str) -> str:
-    return f"engineer:{name}"
-
-
-@dataclass
-class Outcome:
-    """What a transaction decided that the daemon applies on its event loop."""
-
-    internal: list[tuple[str, str, bool]] = field(default_factory=list)  # key, message, ok
-    unack: list[tuple[int, str]] = field(default_factory=list)  # incident, why
-    escalations: list[str] = field(default_factory=list)  # policies that escalated a step
-    acked: list[float] = field(default_factory=list)  # seconds from first page to ack
-    summaries: int = 0
-    paged: bool = False  # outbox rows were written
-
-    def merge(self, other: Outcome) -> None:
-        self.internal += other.internal
-        self.unack += other.unack
-        self.escalations += other.escalations
-        self.acked += other.acked
-        self.summaries += other.summaries
-        self.paged = self.paged or other.paged
-
-
-@dataclass(frozen=True)
-class Env:
-    """What the paging decisions read: the running config, the effective on-call
-    (config + stored overrides), business calendars, and why an incident is muted."""
-
-    config: Config
-    oncall: OncallConfig
-    calendars: Calendars
-    muted: Callable[[int, float], str]
-    public_url: str | None
-
-
-def log_entry(conn: Connection, incident_id: int, now: float, action: str, detail: str) -> None:
-    conn.execute(
-        insert(incident_log).values(
-            incident_id=incident_id, ts=now, actor=ACTOR, action=action, detail=detail[:2000]
-        )
-    )
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 class Escalator:
@@ -239,7 +188,7 @@ class Escalator:
         cancelled = self._cancel_unsent(conn, esc.id, "acknowledged")
         detail = f"escalation stopped: acknowledged by {who} via {via}"
         if expiry > 0:
-            detail += f"; the ack lapses at {_iso(now + expiry)} unless resolved"
+            detail += f"; the ack lapses at {iso(now + expiry)} unless resolved"
         if cancelled:
             detail += f"; {cancelled} unsent page(s) cancelled"
         log_entry(conn, row.id, now, "ack", detail)
@@ -395,9 +344,9 @@ class Escalator:
         ).all()
         for esc in due:
             self._fire(conn, env, esc, now, batch, out)
-        self._release_held(conn, env, now, batch, out)
+        release_held(conn, env, now, batch, out)
         for name, items in batch.items():
-            self._page(conn, env, name, items, now, out)
+            page(conn, env, name, items, now, out)
         return out
 
     def _policy(self, env: Env, name: str | None) -> Policy | None:
@@ -641,7 +590,7 @@ class Escalator:
                 "handover",
                 f"{why}: re-offered to {names.get(now_on.engineer, now_on.engineer)}",
             )
-            self._page(
+            page(
                 conn,
                 env,
                 now_on.engineer,
@@ -686,9 +635,7 @@ class Escalator:
                 f"{names.get(engineer, engineer)}",
             )
             kind = f"handover:{before}"
-            self._page(
-                conn, env, engineer, [(esc, row, target, index, policy.repeat, kind)], now, out
-            )
+            page(conn, env, engineer, [(esc, row, target, index, policy.repeat, kind)], now, out)
 
     def _newcomer(
         self, conn: Connection, env: Env, esc: Any, policy: Policy, now: float
@@ -723,218 +670,6 @@ class Escalator:
         return None
 
     # writing pages ----------------------------------------------------------------
-    def _release_held(
-        self,
-        conn: Connection,
-        env: Env,
-        now: float,
-        batch: dict[str, list[tuple[Any, Any, str, int, int, str]]],
-        out: Outcome,
-    ) -> None:
-        """Pages the rate limit held back go out (as one summary) once the engineer's
-        window has room; those whose escalation ended meanwhile are dropped."""
-        held = conn.execute(
-            select(page_recipients, page_escalations.c.state.label("esc_state"))
-            .join(page_escalations, page_escalations.c.id == page_recipients.c.escalation_id)
-            .where(page_recipients.c.held)
-            .order_by(page_recipients.c.id)
-        ).all()
-        by_engineer: dict[str, list[Any]] = {}
-        for r in held:
-            if r.esc_state not in ("active", "exhausted"):
-                conn.execute(
-                    update(page_recipients).where(page_recipients.c.id == r.id).values(held=False)
-                )
-                continue
-            by_engineer.setdefault(r.engineer, []).append(r)
-        for name, rows in by_engineer.items():
-            if self._recent(conn, env, name, now) >= env.config.paging.rate_limit.pages:
-                continue
-            for r in rows:
-                esc = conn.execute(
-                    select(page_escalations).where(page_escalations.c.id == r.escalation_id)
-                ).one()
-                inc = conn.execute(select(incidents).where(incidents.c.id == r.incident_id)).one()
-                conn.execute(delete_recipient(r.id))
-                batch.setdefault(name, []).append((esc, inc, r.via, r.step, r.loop, "released"))
-
-    def _recent(self, conn: Connection, env: Env, name: str, now: float) -> int:
-        """Trigger pages to `name` within the rate-limit window (a summary counts once)."""
-        since = now - env.config.paging.rate_limit.per
-        return int(
-            conn.execute(
-                select(func.count(func.distinct(page_recipients.c.outbox_id))).where(
-                    page_recipients.c.engineer == name,
-                    page_recipients.c.outbox_id.is_not(None),
-                    page_recipients.c.created_at > since,
-                )
-            ).scalar_one()
-        )
-
-    def _page(
-        self,
-        conn: Connection,
-        env: Env,
-        name: str,
-        items: list[tuple[Any, Any, str, int, int, str]],
-        now: float,
-        out: Outcome,
-    ) -> None:
-        """One page to `name` for `items` (escalation, incident, via, step, round, kind):
-        one incident is a page of its own, several are one summary; past the rate
-        limit they are held for a summary later. A channel target gets a page per
-        incident (the console of a daemon with no engineers)."""
-        if name.startswith(CHANNEL_PREFIX):
-            for esc, row, via, step, loop, kind in items:
-                self._write(conn, env, name, [(esc, row, via, step, loop, kind)], now, out)
-            return
-        fresh = [i for i in items if not self._already(conn, i, name)]
-        if not fresh:
-            return
-        handover = [i for i in fresh if i[5].startswith("handover:")]
-        regular = [i for i in fresh if not i[5].startswith("handover:")]
-        for item in handover:  # a handover is always its own page: it names who handed over
-            self._write(conn, env, name, [item], now, out)
-        if not regular:
-            return
-        limit = env.config.paging.rate_limit
-        if self._recent(conn, env, name, now) >= limit.pages:
-            for item in regular:
-                _recipient(conn, item, name, now, outbox_id=None)
-                row = item[1]
-                log_entry(
-                    conn,
-                    row.id,
-                    now,
-                    "held",
-                    f"{name} had {limit.pages} pages within {limit.per:g}s: "
-                    "this one waits for a summary page",
-                )
-            return
-        self._write(conn, env, name, regular, now, out)
-
-    def _already(self, conn: Connection, item: tuple[Any, ...], name: str) -> bool:
-        esc, _row, _via, step, loop, kind = item
-        if kind == "released" or kind.startswith("handover:"):
-            return False  # a handover may go to someone this step paged before
-        return (
-            conn.execute(
-                select(page_recipients.c.id).where(
-                    page_recipients.c.escalation_id == esc.id,
-                    page_recipients.c.engineer == name,
-                    page_recipients.c.step == step,
-                    page_recipients.c.loop == loop,
-                )
-            ).first()
-            is not None
-        )
-
-    def _write(
-        self,
-        conn: Connection,
-        env: Env,
-        name: str,
-        items: list[tuple[Any, Any, str, int, int, str]],
-        now: float,
-        out: Outcome,
-    ) -> None:
-        esc0, row0, _, step0, loop0, kind0 = items[0]
-        # an incident held back twice (two steps or rounds of its escalation) is listed once
-        rows = list({i[1].id: i[1] for i in items}.values())
-        ids = tuple(r.id for r in rows)
-        channel = name[len(CHANNEL_PREFIX) :] if name.startswith(CHANNEL_PREFIX) else None
-        if len(rows) == 1:
-            title = row0.title
-            body = _body(env, row0, kind0)
-            key = f"page:{esc0.id}:{name}:{step0}:{loop0}:{kind0.split(':')[0]}"
-            if kind0.startswith("handover:"):
-                key += f":{int(now)}"
-            dedup = f"monitord-incident-{row0.id}"
-            subject = f"[{row0.priority}] {row0.title}"
-        else:
-            title = f"{len(rows)} incidents need you"
-            lines = [f"#{r.id} {r.priority} {r.title}" for r in rows[:SUMMARY_LINES]]
-            if len(rows) > SUMMARY_LINES:
-                lines.append(f"... and {len(rows) - SUMMARY_LINES} more")
-            body = "\n".join(lines)
-            first = min(ids)
-            key = f"page:summary:{name}:{first}:{esc0.id}:{step0}:{loop0}:{int(now)}"
-            dedup = summary_key(first, int(now))
-            subject = f"[{min(r.priority for r in rows)}] {title}"
-            out.summaries += 1
-        if conn.execute(select(outbox.c.id).where(outbox.c.op_key == key[:150])).first():
-            return
-        paging = env.config.paging
-        link = None
-        if channel is None and paging.ack_secret is not None and env.public_url:
-            big = len(ids) > SUMMARY_LINES  # the link names the summary, not each one
-            token = sign(
-                paging.ack_secret.get_secret_value(),
-                ids,
-                name,
-                now + paging.ack_link_ttl,
-                summary=(min(ids), int(now)) if big else None,
-            )
-            link = ack_url(env.public_url, token)
-        payload = {
-            "engineer": None if channel else name,
-            "incidents": list(ids),
-            "title": title,
-            "body": body,
-            "priority": min(r.priority for r in rows),
-            "dedup_key": dedup,
-            "ack_url": link,
-            "subject": subject,
-            "ts": now,
-        }
-        put(
-            conn,
-            kind="page",
-            target=channel or engineer_target(name),
-            op="trigger",
-            incident_id=row0.id,
-            op_key=key,
-            payload=payload,
-            now=now,
-        )
-        outbox_id = conn.execute(
-            select(outbox.c.id).where(outbox.c.op_key == key[:150])
-        ).scalar_one()
-        logged: set[int] = set()
-        for item in items:
-            _recipient(conn, item, name, now, outbox_id=outbox_id)
-            row = item[1]
-            if len(rows) > 1 and row.id not in logged:
-                logged.add(row.id)
-                log_entry(
-                    conn,
-                    row.id,
-                    now,
-                    "summary",
-                    f"paged {name} in one summary of {len(rows)} incidents",
-                )
-        out.paged = True
-
-
-def _recipient(
-    conn: Connection, item: tuple[Any, ...], name: str, now: float, *, outbox_id: int | None
-) -> None:
-    """Who a page of `item` went to (`outbox_id`), or is held for (None: rate limit)."""
-    esc, row, via, step, loop, kind = item
-    conn.execute(
-        insert(page_recipients).values(
-            escalation_id=esc.id,
-            incident_id=row.id,
-            engineer=name,
-            step=step,
-            loop=loop,
-            via=via,
-            action="handover" if kind.startswith("handover:") else "trigger",
-            outbox_id=outbox_id,
-            held=outbox_id is None,
-            created_at=now,
-        )
-    )
 
 
 def _start(conn: Connection, row: Any, decision: Decision, now: float, reason: str) -> None:
@@ -956,23 +691,6 @@ def _start(conn: Connection, row: Any, decision: Decision, now: float, reason: s
             updated_at=now,
         )
     )
-
-
-def delete_recipient(recipient_id: int) -> Any:
-    return delete(page_recipients).where(page_recipients.c.id == recipient_id)
-
-
-def _body(env: Env, row: Any, kind: str) -> str:
-    parts = []
-    if kind.startswith("handover:"):
-        holder = kind.split(":", 1)[1]
-        names = {e.name: e.label for e in env.oncall.engineers}
-        parts.append(f"handed over from {names.get(holder, holder)} (their shift ended)")
-    where = row.device_id or row.customer
-    if where:
-        parts.append(where + (f" at site {row.site}" if row.site else ""))
-    parts.append(f"since {_iso(row.opened_at)} (incident #{row.id})")
-    return "\n".join(parts)
 
 
 def config_env(config: Callable[[], Config]) -> Callable[[Connection, float], Env]:

@@ -23,8 +23,9 @@ from alerts.channels.base import Channel
 from alerts.outbox import Deliverer
 from alerts.paging.channels import build_channels
 from alerts.paging.delivery import PageDeliverer, PageDeliverers
-from alerts.paging.escalation import Env, Escalator, Outcome, engineers_of
+from alerts.paging.escalation import Escalator, engineers_of
 from alerts.paging.metrics import PagingMetrics
+from alerts.paging.model import Env, Outcome
 from alerts.paging.overrides import effective, stored
 from correlator.calendar import Calendars
 from correlator.model import Notification
