@@ -71,10 +71,13 @@ def _open_observations(engine: Engine, devices: set[str]) -> list[Any]:
         rows = conn.execute(
             select(rmm_observations, incidents.c.priority, incidents.c.parent_id)
             .outerjoin(incidents, incidents.c.id == rmm_observations.c.incident_id)
-            .where(rmm_observations.c.cleared_at.is_(None))
+            .where(
+                rmm_observations.c.cleared_at.is_(None),
+                rmm_observations.c.device_id.in_(devices),
+            )
             .order_by(rmm_observations.c.id)
         ).all()
-    return [r for r in rows if r.device_id in devices]
+    return list(rows)
 
 
 async def poll(app: App, devices: set[str]) -> list[Any]:

@@ -20,6 +20,7 @@ from monitord.api.http import serve
 from monitord.app import App
 from monitord.config.load import LoadedConfig, config_from_dict
 from monitord.errors import StorageError
+from monitord.lab.servers import listening_socket
 from monitord.sources import SourceError
 from monitord.storage.schema import outbox, pages, results, ticket_comments, tickets
 from tests.conftest import fast_timing, free_port
@@ -38,11 +39,7 @@ class Listener:
         self.sock: socket.socket | None = None
 
     async def up(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(128)
-        sock.setblocking(False)
+        sock = listening_socket(self.host, self.port, 128)
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
         self.sock = sock
 

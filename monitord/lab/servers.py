@@ -270,7 +270,8 @@ def _parse_head(head: bytes) -> tuple[bool, int, bool] | None:
     return keep_alive, length, parts[0] == b"HEAD"
 
 
-def _bind(address: str, port: int, backlog: int) -> socket.socket:
+def listening_socket(address: str, port: int, backlog: int) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket (SO_REUSEADDR); closed if binding fails."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -442,7 +443,7 @@ class DeviceServers:
     async def _bind(self, address: str, port: int, tries: int) -> socket.socket:
         for attempt in range(1, tries + 1):
             try:
-                return _bind(address, port, self._backlog)
+                return listening_socket(address, port, self._backlog)
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE or attempt == tries:
                     raise LabError(f"cannot listen on {address}:{port}: {exc.strerror}") from exc

@@ -118,16 +118,7 @@ class RmmFeed:
         config = self.app.loaded.config
         self.judge.configure(self.app.loaded)
         await self._ensure_kinds(config.rmm)
-        self.runners = self.build(config.rmm)
-        for name in self.runners:
-            self.metrics.init_source(name)
-        await asyncio.to_thread(self._init_feeds)
-        jobs = self.app.jobs
-        if jobs is None:
-            return
-        self._schedule(self.runners)
-        now = datetime.now(UTC)
-        self._job("rmm-tick", self.tick, TICK, now + timedelta(seconds=TICK))
+        await self._install(self.build(config.rmm))
 
     def build(self, rmm: RmmConfig) -> dict[str, Runner]:
         """Runners for the enabled sources of `rmm` that are not running as defined
@@ -171,13 +162,20 @@ class RmmFeed:
                 self.metrics.drop_source(name)
                 log.info("RMM source %s removed: no longer synced or polled", name)
             self.keep(asyncio.ensure_future(self._close_after_pass(name, old)))
-        for name, runner in built.items():
-            self.runners[name] = runner
-            self.metrics.init_source(name)
+        for name in built:
             log.info("RMM source %s (re)started by a reload", name)
-        if built:
-            await asyncio.to_thread(self._init_feeds)
-            self._schedule(built)
+        await self._install(built)
+
+    async def _install(self, built: Mapping[str, Runner]) -> None:
+        """Run `built`: their gauges, stored feed state and jobs, and the staleness
+        tick with the first source (a daemon without an RMM has none)."""
+        if not built:
+            return
+        self.runners.update(built)
+        for name in built:
+            self.metrics.init_source(name)
+        await asyncio.to_thread(self._init_feeds)
+        self._schedule(built)
 
     async def _close_after_pass(self, name: str, runner: Runner) -> None:
         async with runner.sync_lock, runner.poll_lock:
@@ -195,6 +193,8 @@ class RmmFeed:
             # The first poll after the first sync (a poll also syncs first if none ran).
             first = now + timedelta(seconds=5.0 + i)
             self._job(f"rmm-poll-{name}", self._poller(name), runner.poll_interval, first)
+        if self.app.jobs.get_job("rmm-tick") is None:
+            self._job("rmm-tick", self.tick, TICK, now + timedelta(seconds=TICK))
 
     def _unschedule(self, name: str) -> None:
         if self.app.jobs is None:

@@ -101,6 +101,7 @@ async def test_a_reload_changes_rmm_sources_live(tmp_path: Path) -> None:
             assert "northfield/NFL-DC02" in app.inventory.devices
             assert await app.rmm.poll("second")
             assert 'monitord_rmm_feed_up{source="second"} 1.0' in metrics(app)
+            assert feed_up(app) == {"nsight", "second"}
 
             # the first is removed: no jobs, no gauges, its devices leave the running
             # inventory (as disabling a source does; their rows and history stay)
@@ -110,7 +111,7 @@ async def test_a_reload_changes_rmm_sources_live(tmp_path: Path) -> None:
             calls = len(first.calls)
             assert jobs(app) == {"rmm-sync-second", "rmm-poll-second"}
             assert set(app.rmm.runners) == {"second"}
-            assert 'source="nsight"' not in metrics(app).split("monitord_rmm_feed_up")[1]
+            assert feed_up(app) == {"second"}
             assert "northfield/NFL-DC01" not in app.inventory.devices
             assert "northfield/NFL-DC02" in app.inventory.devices
             assert await app.rmm.poll("second")
@@ -122,3 +123,12 @@ async def test_a_reload_changes_rmm_sources_live(tmp_path: Path) -> None:
 
 def metrics(app: App) -> str:
     return generate_latest(app.registry).decode()
+
+
+def feed_up(app: App) -> set[str]:
+    """The sources monitord_rmm_feed_up has a series for."""
+    return {
+        line.split('source="', 1)[1].split('"', 1)[0]
+        for line in metrics(app).splitlines()
+        if line.startswith("monitord_rmm_feed_up{")
+    }
